@@ -1,0 +1,197 @@
+"""Mapper speed, measured in one run on this machine.
+
+Prints:
+1. in-process rules mappings per second (one core): engine only, and the full service
+   path that builds the MappingResponse;
+2. `/map` p50/p95 latency next to a trivial FastAPI JSON endpoint served the same way
+   (uvicorn, one worker, loopback, keep-alive), and their ratio;
+3. `/map/batch` items per second with 100-item batches.
+
+Targets (issue #2): >= 100,000 label mappings/s; /map p50 <= 1.5x trivial; batch >= 20,000 items/s.
+Usage: python bench/map_bench.py [--requests 2000] [--batches 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import orjson
+
+from llama_mapper.adapters import default_registry
+from llama_mapper.catalog import load_catalog
+from llama_mapper.config.settings import load_settings
+from llama_mapper.mapping.engine import MappingEngine
+from llama_mapper.service import MapperService
+
+HERE = Path(__file__).resolve().parent
+OPENAI = {
+    "results": [
+        {
+            "flagged": True,
+            "categories": {"harassment": True, "violence": False},
+            "category_scores": {"harassment": 0.82, "violence": 0.12, "hate": 0.01},
+        }
+    ]
+}
+PAYLOADS = [
+    {"detector": "openai-moderation", "output": OPENAI, "tenant_id": "acme"},
+    {
+        "detector": "presidio",
+        "output": [{"entity_type": "US_SSN", "start": 3, "end": 14, "score": 0.85}],
+        "tenant_id": "acme",
+    },
+    {"detector": "llama-guard", "output": "unsafe\nS1,S10", "tenant_id": "acme"},
+    {"detector": "deberta-toxicity", "output": "toxic", "tenant_id": "acme"},
+]
+
+
+def in_process(seconds: float = 3.0) -> None:
+    catalog = load_catalog()
+    engine = MappingEngine(catalog, default_registry())
+    labels = [(p.detector, key) for p in catalog.packs for key in list(p.maps)[:20]]
+    count = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for detector, label in labels:
+            engine.map(detector, label)
+        count += len(labels)
+    rate = count / (time.perf_counter() - start)
+    print(f"in-process rules, engine.map(detector, label): {rate:,.0f} label mappings/s")
+
+    settings = load_settings()
+    service = MapperService(settings, catalog)
+    parsed = [service.parse_payload(p) for p in PAYLOADS]
+    count = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for payload in parsed:
+            service.map_payload(payload, route="bench", request_id="r")
+        count += len(parsed)
+    rate = count / (time.perf_counter() - start)
+    print(f"in-process full service path (vendor JSON -> MappingResponse): {rate:,.0f} payloads/s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(target: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, env=env, cwd=HERE)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def latencies(url: str, n: int) -> list[float]:
+    samples = []
+    with httpx.Client(timeout=10) as client:
+        for i in range(n + 100):
+            payload = PAYLOADS[i % len(PAYLOADS)]
+            start = time.perf_counter()
+            response = client.post(url, json=payload)
+            elapsed = time.perf_counter() - start
+            assert response.status_code == 200, response.text
+            if i >= 100:  # warm-up excluded
+                samples.append(elapsed * 1000)
+    return samples
+
+
+def batch_rate(url: str, batches: int, clients: int = 2) -> float:
+    """Items/s the server sustains; two keep-alive clients keep it busy while the other
+    waits on the network, and responses are checked without a full JSON decode."""
+    body = orjson.dumps({"requests": [PAYLOADS[i % len(PAYLOADS)] for i in range(100)]})
+    headers = {"content-type": "application/json"}
+
+    def run(n: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(n):
+                response = client.post(url, content=body, headers=headers)
+                assert response.status_code == 200
+                assert response.content.endswith(b'"failed":0}')
+
+    run(10)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(run, [batches // clients] * clients))
+    return (batches // clients) * clients * 100 / (time.perf_counter() - start)
+
+
+def pct(samples: list[float], q: float) -> float:
+    return statistics.quantiles(samples, n=100)[int(q) - 1]
+
+
+def over_http(requests: int, batches: int) -> None:
+    env = {**os.environ, "LLAMA_MAPPER_STATE_DIR": tempfile.mkdtemp(prefix="bench-state-")}
+    mapper_port, trivial_port = free_port(), free_port()
+    mapper = serve(["--factory", "llama_mapper.api.app:create_app"], mapper_port, env)
+    trivial = serve(["trivial_app:app"], trivial_port, env)
+    try:
+        # Interleave the two measurements so background noise hits both alike.
+        mapper_ms: list[float] = []
+        trivial_ms: list[float] = []
+        for _ in range(4):
+            trivial_ms += latencies(f"http://127.0.0.1:{trivial_port}/map", requests // 4)
+            mapper_ms += latencies(f"http://127.0.0.1:{mapper_port}/map", requests // 4)
+        for name, samples in (("trivial FastAPI endpoint", trivial_ms), ("/map", mapper_ms)):
+            print(
+                f"{name:<26} p50 {pct(samples, 50):.3f} ms  p95 {pct(samples, 95):.3f} ms "
+                f"({len(samples)} requests)"
+            )
+        print(
+            f"/map p50 ratio to trivial endpoint: {pct(mapper_ms, 50) / pct(trivial_ms, 50):.2f}x "
+            f"(p95 {pct(mapper_ms, 95) / pct(trivial_ms, 95):.2f}x)"
+        )
+        rate = batch_rate(f"http://127.0.0.1:{mapper_port}/map/batch", batches)
+        print(f"/map/batch, 100 items per request, 2 clients: {rate:,.0f} items/s")
+    finally:
+        for process in (mapper, trivial):
+            process.kill()
+            process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    in_process(args.seconds)
+    over_http(args.requests, args.batches)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Application factory: wires settings, reference data and the service into FastAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from llama_mapper import __version__
+from llama_mapper.api.middleware import BODY_TOO_LARGE, EdgeMiddleware, too_large
+from llama_mapper.api.responses import error_response
+from llama_mapper.api.routes import health, map_routes
+from llama_mapper.config.settings import Settings, load_settings
+from llama_mapper.errors import InvalidJSON, InvalidRequest, MapperError
+from llama_mapper.observability.metrics import Metrics
+from llama_mapper.service import MapperService, validation_message
+from llama_mapper.storage.unmapped_file import UnmappedFile
+
+DESCRIPTION = """Normalizes AI-safety detector output into one canonical taxonomy with
+calibrated scores and maps it to compliance controls. Every failure answers with the same
+`ErrorBody {error_code, message, request_id, retryable}`."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    service: MapperService | None = None,
+    config_file: Path | None = None,
+) -> FastAPI:
+    settings = settings or load_settings(config_file)
+    service = service or MapperService.from_settings(settings, config_file)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Keep what no tier could map, for `mapper detectors fix`, across restarts.
+        unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)
+        unmapped.add(service.engine.unmapped.drain())
+
+    app = FastAPI(
+        title="llama-mapper",
+        version=__version__,
+        description=DESCRIPTION,
+        default_response_class=Response,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.metrics = Metrics(service.catalog.packs.names())
+    max_body = service.settings.serving.max_payload_kb * 1024
+    app.add_middleware(
+        EdgeMiddleware, max_body_bytes=max_body, json_routes=frozenset({"/map", "/map/batch"})
+    )
+    app.include_router(map_routes.router)
+    app.include_router(health.router)
+    _install_error_handlers(app, max_body)
+    return app
+
+
+def request_id_of(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "unknown"))
+
+
+def _install_error_handlers(app: FastAPI, max_body: int) -> None:
+    @app.exception_handler(MapperError)
+    async def mapper_error(request: Request, exc: MapperError) -> Response:
+        return error_response(exc, request_id_of(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            error: MapperError = InvalidJSON("request body is not valid JSON")
+        else:
+            error = InvalidRequest(_validation_summary(exc))
+        return error_response(error, request_id_of(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.scope.get("state", {}).get(BODY_TOO_LARGE):
+            return error_response(too_large(max_body), request_id_of(request))
+        error = _http_error(exc)
+        headers = (
+            {"Allow": exc.headers["Allow"]} if exc.headers and "Allow" in exc.headers else None
+        )
+        return error_response(error, request_id_of(request), headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # A bug, not the client's fault. The message stays generic: exception text may
+        # quote request data.
+        error = MapperError("internal error; the request id identifies it in the server log")
+        error.status, error.error_code, error.retryable = 500, "INTERNAL_ERROR", True
+        return error_response(error, request_id_of(request))
+
+
+def _http_error(exc: StarletteHTTPException) -> MapperError:
+    codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 400: "BAD_REQUEST"}
+    error = MapperError(str(exc.detail) if exc.status_code in codes else "request failed")
+    error.status = exc.status_code
+    error.error_code = codes.get(exc.status_code, "HTTP_ERROR")
+    return error
+
+
+def _validation_summary(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+__all__ = ["create_app", "validation_message"]

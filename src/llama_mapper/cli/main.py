@@ -1,0 +1,207 @@
+"""Entry point of the ``mapper`` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import typer
+
+from llama_mapper.cli import config_cmd, detectors_cmd, taxonomy_cmd
+from llama_mapper.cli.batch import default_workers, run_batch
+from llama_mapper.cli.common import (
+    USER_ERRORS,
+    ConfigOption,
+    JsonOption,
+    fail,
+    print_json,
+    service_or_exit,
+)
+from llama_mapper.config.settings import CONFIG_ENV
+from llama_mapper.errors import MapperError
+from llama_mapper.service import MapperService
+from llama_mapper.storage.thresholds import ThresholdFile
+from llama_mapper.storage.unmapped_file import UnmappedFile
+
+app = typer.Typer(
+    name="mapper",
+    help="Map AI-safety detector output to a canonical taxonomy and compliance controls.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(taxonomy_cmd.app, name="taxonomy")
+app.add_typer(detectors_cmd.app, name="detectors")
+config_cmd.register(app)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (default: serving.host)."),
+    port: int = typer.Option(None, min=1, max=65535, help="Port (default: serving.port)."),
+    workers: int = typer.Option(None, min=1, max=64, help="Worker processes."),
+    config: Path = ConfigOption,
+) -> None:
+    """Run the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    service = service_or_exit(config)  # validate everything before binding a port
+    serving = service.settings.serving
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config.resolve())
+    uvicorn.run(
+        "llama_mapper.api.app:create_app",
+        factory=True,
+        host=host or serving.host,
+        port=port or serving.port,
+        workers=workers or serving.workers,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@app.command("map")
+def map_command(
+    detector: str = typer.Option(..., "--detector", "-d", help="Detector name."),
+    output: str = typer.Option(..., "--output", "-o", help="Label(s) or the detector's JSON."),
+    tenant: str = typer.Option(None, "--tenant", "-t", help="Tenant id (default: default_tenant)."),
+    config: Path = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Map one detector output and print the MappingResponse."""
+    service = service_or_exit(config)
+    parsed: Any = output
+    if output.lstrip()[:1] in ("{", "[", '"'):
+        try:
+            parsed = orjson.loads(output)
+        except orjson.JSONDecodeError:
+            fail("--output starts like JSON but is not valid JSON", as_json=as_json)
+    body = {
+        "detector": detector,
+        "output": parsed,
+        "tenant_id": tenant or service.settings.default_tenant,
+    }
+    try:
+        payload = service.parse_payload(body)
+        response = service.map_payload(payload, route="cli:map")
+    except MapperError as exc:
+        fail(f"{exc.error_code}: {exc.message}", as_json=as_json)
+    _save_unmapped(service)
+    print_json(response)
+
+
+@app.command()
+def batch(
+    input_file: Path = typer.Argument(..., help="JSONL, one MapperPayload per line ('-' = stdin)."),
+    output_file: Path = typer.Option(None, "--output", "-o", help="JSONL out (default stdout)."),
+    workers: int = typer.Option(0, min=0, max=64, help="Processes (0: all cores for big files)."),
+    config: Path = ConfigOption,
+) -> None:
+    """Map a JSONL file: one MappingResponse or {"error": ...} per input line, in order."""
+    service = service_or_exit(config)
+    stdin = str(input_file) == "-"
+    if not stdin and not input_file.is_file():
+        fail(f"input file {input_file} not found")
+    size = None if stdin else input_file.stat().st_size
+    source = sys.stdin.buffer if stdin else input_file.open("rb")
+    sink = output_file.open("wb") if output_file else sys.stdout.buffer
+    try:
+        total, errors = _run_with_progress(
+            service, source, sink, workers or default_workers(size), size
+        )
+    finally:
+        if not stdin:
+            source.close()
+        if output_file:
+            sink.close()
+    _save_unmapped(service)
+    typer.echo(f"mapped {total - errors} of {total} lines ({errors} errors)", err=True)
+
+
+def _save_unmapped(service: MapperService) -> None:
+    """Add this run's unmapped-label counts to the state file; a bad file only warns."""
+    counts = service.engine.unmapped.drain()
+    try:
+        UnmappedFile.in_state_dir(service.settings.state_dir).add(counts)
+    except (OSError, ValueError) as exc:
+        typer.secho(f"warning: unmapped labels not saved: {exc}", err=True)
+
+
+def _run_with_progress(
+    service: Any, source: Any, sink: Any, workers: int, size: int | None
+) -> tuple[int, int]:
+    if not sys.stderr.isatty():
+        return run_batch(service, source, sink, workers=workers)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("mapping", total=None)
+        return run_batch(
+            service,
+            source,
+            sink,
+            workers=workers,
+            on_progress=lambda n: progress.advance(task, n),
+        )
+
+
+@app.command("set-threshold")
+def set_threshold(
+    detector: str = typer.Option(..., "--detector", "-d"),
+    threshold: float = typer.Option(..., min=0.0, max=1.0),
+    label: str = typer.Option(None, "--label", "-l", help="One vendor label of the detector."),
+    config: Path = ConfigOption,
+) -> None:
+    """Set the score threshold below which a detector's findings are dropped."""
+    service = service_or_exit(config)
+    if service.catalog.packs.get(detector) is None:
+        typer.secho(f"warning: no detector pack named {detector!r}", err=True)
+    try:
+        ThresholdFile(service.settings.state_dir).set(detector, threshold, label)
+    except (*USER_ERRORS, OSError) as exc:
+        fail(str(exc))
+    where = f"{detector} label {label!r}" if label else detector
+    typer.echo(f"threshold for {where} set to {threshold}")
+
+
+@app.command("show-thresholds")
+def show_thresholds(config: Path = ConfigOption, as_json: bool = JsonOption) -> None:
+    """Effective thresholds per detector, with where each comes from."""
+    service = service_or_exit(config)
+    try:
+        stored = ThresholdFile(service.settings.state_dir).load()
+    except USER_ERRORS as exc:
+        fail(str(exc))
+    configured = service.settings.mapping
+    rows: list[dict[str, Any]] = []
+    for pack in service.catalog.packs:
+        name = pack.detector
+        value, source = pack.threshold, "pack"
+        if name in stored.detectors:
+            value, source = stored.detectors[name], "set-threshold"
+        if name in configured.detector_thresholds:
+            value, source = configured.detector_thresholds[name], "config"
+        labels = {
+            **pack.thresholds,
+            **stored.labels.get(name, {}),
+            **configured.label_thresholds.get(name, {}),
+        }
+        rows.append({"detector": name, "threshold": value, "source": source, "labels": labels})
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['detector']:<24} {row['threshold']:<6} ({row['source']})")
+        for label, value in row["labels"].items():
+            typer.echo(f"    {label:<32} {value}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

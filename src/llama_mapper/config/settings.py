@@ -1,0 +1,138 @@
+"""Typed settings with the precedence: defaults < YAML file < ``LLAMA_MAPPER_*`` env vars.
+
+Environment overlays (``environments/<env>.yaml``) then apply to the whole process and
+tenant overlays (``tenants/<id>.yaml``) to each request of that tenant; see
+:mod:`llama_mapper.config.overlays`.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_ENV = "LLAMA_MAPPER_CONFIG"
+_config_file: ContextVar[Path | None] = ContextVar("llama_mapper_config_file", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServingSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    max_payload_kb: int = Field(64, ge=1, le=65536, description="Largest accepted request body.")
+    max_batch_items: int = Field(1000, ge=1, le=100_000)
+
+
+class GuardSettings(_Section):
+    """The raw-content guard: detector *output* is labels and scores, never user text."""
+
+    enabled: bool = True
+    max_string_chars: int = Field(512, ge=16, description="Longest string value accepted.")
+    max_words: int = Field(16, ge=2, description="Most words in one string value.")
+    max_lines: int = Field(4, ge=1, description="Most lines in one string value.")
+    base64_min_chars: int = Field(
+        64, ge=16, description="Base64-looking runs this long are refused."
+    )
+
+
+class MappingSettings(_Section):
+    default_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="Threshold for detectors without a pack."
+    )
+    detector_thresholds: dict[str, float] = Field(default_factory=dict)
+    label_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+    learned_threshold: float = Field(0.8, ge=0.0, le=1.0)
+
+
+class PrivacySettings(_Section):
+    mode: bool = Field(True, description="Privacy mode: metadata-only logs, no vendor labels.")
+    hmac_key: SecretStr | None = Field(None, description="Key for keyed content fingerprints.")
+
+
+class LegacySettings(_Section):
+    accept_detector_request: bool = True
+    sunset: str = Field("Wed, 30 Jun 2027 23:59:59 GMT", description="HTTP-date for Sunset.")
+    deprecated_since: int = Field(1764547200, description="Unix time for the Deprecation header.")
+
+
+class TenantSettings(_Section):
+    """What a tenant overlay may change: only how its own requests are mapped and guarded."""
+
+    mapping: MappingSettings = Field(default_factory=MappingSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LLAMA_MAPPER_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    environment: str = "development"
+    data_dir: Path | None = Field(None, description="Folder overriding packaged taxonomy/packs.")
+    state_dir: Path = Field(Path(".llama-mapper"), description="Local state (threshold file…).")
+    config_dir: Path | None = Field(None, description="Holds tenants/ and environments/ overlays.")
+    default_tenant: str = "default"
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
+    mapping: MappingSettings = Field(default_factory=MappingSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    legacy: LegacySettings = Field(default_factory=LegacySettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_file.get()
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+    def tenant_view(self) -> TenantSettings:
+        return TenantSettings(mapping=self.mapping, guard=self.guard)
+
+    def overlay_root(self, config_file: Path | None) -> Path | None:
+        if self.config_dir is not None:
+            return self.config_dir
+        return config_file.parent if config_file is not None else None
+
+
+def config_file_from_env(explicit: Path | None = None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    value = os.environ.get(CONFIG_ENV)
+    return Path(value) if value else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults, the YAML file (if any) and the environment.
+
+    Raises ``FileNotFoundError`` for a missing file and ``pydantic.ValidationError`` for
+    bad values; the CLI turns both into one clear line.
+    """
+    path = config_file_from_env(config_file)
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"config file {path} not found")
+    token = _config_file.set(path)
+    try:
+        return Settings(**overrides)
+    finally:
+        _config_file.reset(token)

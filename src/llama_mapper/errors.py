@@ -1,0 +1,58 @@
+"""Client-facing errors: one code, one HTTP status, one safe message each.
+
+Messages are written for the caller and never include request content, so they can be
+returned, logged and counted without leaking anything.
+"""
+
+from __future__ import annotations
+
+
+class MapperError(Exception):
+    status = 400
+    error_code = "BAD_REQUEST"
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidJSON(MapperError):
+    error_code = "INVALID_JSON"
+
+
+class RawContentRejected(MapperError):
+    error_code = "RAW_CONTENT_REJECTED"
+
+
+class InvalidRequest(MapperError):
+    status = 422
+    error_code = "INVALID_REQUEST"
+
+
+class InvalidOutput(MapperError):
+    status = 422
+    error_code = "INVALID_DETECTOR_OUTPUT"
+
+
+class BatchTooLarge(MapperError):
+    status = 422
+    error_code = "BATCH_TOO_LARGE"
+
+
+class PayloadTooLarge(MapperError):
+    status = 413
+    error_code = "PAYLOAD_TOO_LARGE"
+
+
+class UnsupportedMediaType(MapperError):
+    status = 415
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class ConfigurationError(MapperError):
+    """A tenant overlay or threshold file is broken: the operator's fault, not the client's."""
+
+    status = 503
+    error_code = "CONFIGURATION_ERROR"
+    retryable = True

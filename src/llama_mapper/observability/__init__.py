@@ -1,0 +1,1 @@
+"""Metrics (and, later, tracing and logs) with privacy-safe, bounded labels."""

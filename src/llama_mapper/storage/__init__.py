@@ -1,0 +1,1 @@
+"""Adapters to durable state. The embedded defaults are local files."""

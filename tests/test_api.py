@@ -1,0 +1,279 @@
+"""HTTP contract: responses, every error path, legacy shape, batch, overlays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from llama_mapper.api.app import create_app
+from llama_mapper.catalog import Catalog
+from llama_mapper.config.settings import load_settings
+from llama_mapper.service import MapperService
+
+OPENAI_RESPONSE = {
+    "id": "modr-970d409ef3bef3b70c73d8232df86e7d",
+    "model": "omni-moderation-latest",
+    "results": [
+        {
+            "flagged": True,
+            "categories": {"harassment": True, "violence": True, "sexual": False},
+            "category_scores": {"harassment": 0.81, "violence": 0.93, "sexual": 0.001},
+        }
+    ],
+}
+ERROR_KEYS = {"error_code", "message", "request_id", "retryable"}
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == ERROR_KEYS
+    assert body["error_code"] == code
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+async def test_map_vendor_response(client: httpx.AsyncClient, catalog: Catalog) -> None:
+    payload = {"detector": "openai-moderation", "output": OPENAI_RESPONSE, "tenant_id": "acme"}
+    response = await client.post("/map", json=payload)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["taxonomy"] == ["HARM.VIOLENCE.Physical", "HARM.SPEECH.Harassment"]
+    assert body["scores"] == {"HARM.VIOLENCE.Physical": 0.93, "HARM.SPEECH.Harassment": 0.81}
+    assert body["confidence"] == 1.0
+    assert all(label in catalog.taxonomy for label in body["taxonomy"])
+    assert set(body["frameworks"]) == set(body["taxonomy"])
+    provenance = body["provenance"]
+    assert provenance["detector"] == "openai-moderation"
+    assert provenance["vendor"] == "OpenAI"
+    assert provenance["tenant_id"] == "acme"
+    assert provenance["route"] == "/map"
+    assert provenance["method"] == {
+        "HARM.VIOLENCE.Physical": "exact",
+        "HARM.SPEECH.Harassment": "exact",
+    }
+    assert provenance["request_id"] == response.headers["x-request-id"]
+    assert body["version_info"]["taxonomy"] == "2026.11"
+    assert body["version_info"]["detector_pack"] == "openai-moderation@2026.11.0"
+    assert body["version_info"]["model"] == "rules-only"
+
+
+async def test_client_request_id_is_echoed(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/map",
+        json={"detector": "presidio", "output": "US_SSN", "tenant_id": "acme"},
+        headers={"X-Request-ID": "trace-123"},
+    )
+    assert response.headers["x-request-id"] == "trace-123"
+    assert response.json()["provenance"]["request_id"] == "trace-123"
+
+
+async def test_legacy_detector_request_is_answered_with_deprecation(
+    client: httpx.AsyncClient, service: MapperService
+) -> None:
+    response = await client.post("/map", json={"detector": "deberta-toxicity", "output": "toxic"})
+    assert response.status_code == 200
+    assert response.headers["deprecation"].startswith("@")
+    assert "GMT" in response.headers["sunset"]
+    assert response.json()["provenance"]["tenant_id"] == "default"
+    assert service.legacy_requests == 1
+    metrics = (await client.get("/metrics")).text
+    assert "mapper_legacy_requests_total 1.0" in metrics
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "code"),
+    [
+        (b"{not json", {"content-type": "application/json"}, 400, "INVALID_JSON"),
+        (b'{"detector": "x"}', {"content-type": "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (b'{"detector": "x"}', {}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (b"[]", {"content-type": "application/json"}, 422, "INVALID_REQUEST"),
+        (
+            b'{"detector": "x", "output": {"a": 1}}',
+            {"content-type": "application/json"},
+            422,
+            "INVALID_REQUEST",
+        ),
+        (
+            b'{"detector": "../etc", "output": "a", "tenant_id": "t"}',
+            {"content-type": "application/json"},
+            422,
+            "INVALID_REQUEST",
+        ),
+        (
+            b'{"detector": "x", "output": "a", "tenant_id": "t", "extra": 1}',
+            {"content-type": "application/json"},
+            422,
+            "INVALID_REQUEST",
+        ),
+        (
+            b'{"detector": "openai-moderation", "output": {"results": "nope"}, "tenant_id": "t"}',
+            {"content-type": "application/json"},
+            422,
+            "INVALID_DETECTOR_OUTPUT",
+        ),
+        (
+            b'{"detector": "x", "output": "", "tenant_id": "t"}',
+            {"content-type": "application/json"},
+            422,
+            "INVALID_DETECTOR_OUTPUT",
+        ),
+    ],
+)
+async def test_client_mistakes_get_the_error_body(
+    client: httpx.AsyncClient, content: bytes, headers: dict[str, str], status: int, code: str
+) -> None:
+    response = await client.post("/map", content=content, headers=headers)
+    assert_error(response, status, code)
+
+
+async def test_payload_size_limit_by_header_and_by_stream(client: httpx.AsyncClient) -> None:
+    big = b'{"detector": "x", "output": ["' + b"a" * (70 * 1024) + b'"], "tenant_id": "t"}'
+    declared = await client.post("/map", content=big, headers={"content-type": "application/json"})
+    assert_error(declared, 413, "PAYLOAD_TOO_LARGE")
+
+    async def chunks():  # no Content-Length: the limit must hold while streaming
+        for _ in range(80):
+            yield b" " * 1024
+
+    streamed = await client.post(
+        "/map", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert_error(streamed, 413, "PAYLOAD_TOO_LARGE")
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        ("Dear team, please find attached the quarterly report " * 3, "free text"),
+        ("line one\nline two\nline three\nline four\nline five", "multi-line"),
+        (
+            {
+                "label": "x",
+                "blob": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5",
+            },
+            "encoded blob",
+        ),
+        ({"label": "x" * 600}, "longer than"),
+    ],
+)
+async def test_raw_content_guard(client: httpx.AsyncClient, output: object, reason: str) -> None:
+    payload = {"detector": "generic", "output": output, "tenant_id": "acme"}
+    response = await client.post("/map", json=payload)
+    body = assert_error(response, 400, "RAW_CONTENT_REJECTED")
+    assert reason in str(body["message"])
+    assert "quarterly" not in response.text
+    assert "QUJD" not in response.text
+
+
+async def test_raw_content_in_metadata_is_refused(client: httpx.AsyncClient) -> None:
+    payload = {
+        "detector": "presidio",
+        "output": "US_SSN",
+        "tenant_id": "acme",
+        "metadata": {"note": "customer wrote: my ssn is 078-05-1120 and I live at 1 Main St " * 2},
+    }
+    response = await client.post("/map", json=payload)
+    assert_error(response, 400, "RAW_CONTENT_REJECTED")
+    assert "078-05-1120" not in response.text
+
+
+async def test_vendor_raw_text_fields_are_dropped_not_refused(client: httpx.AsyncClient) -> None:
+    bedrock = {
+        "action": "GUARDRAIL_INTERVENED",
+        "outputs": [{"text": "Sorry, the model cannot answer this question. " * 4}],
+        "assessments": [
+            {
+                "sensitiveInformationPolicy": {
+                    "piiEntities": [
+                        {"match": "alice@example.com", "type": "EMAIL", "action": "ANONYMIZED"}
+                    ]
+                }
+            }
+        ],
+    }
+    payload = {"detector": "bedrock-guardrails", "output": bedrock, "tenant_id": "acme"}
+    response = await client.post("/map", json=payload)
+    assert response.status_code == 200, response.text
+    assert response.json()["taxonomy"] == ["PII.Contact.Email"]
+    assert "alice@example.com" not in response.text
+
+
+async def test_unknown_routes_and_methods(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/nope"), 404, "NOT_FOUND")
+    response = await client.get("/map")
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert "POST" in response.headers["allow"]
+
+
+async def test_batch_maps_in_order_and_isolates_item_errors(client: httpx.AsyncClient) -> None:
+    requests = [
+        {"detector": "presidio", "output": "US_SSN", "tenant_id": "acme"},
+        {"detector": "presidio"},
+        {"detector": "openai-moderation", "output": {"results": 5}, "tenant_id": "acme"},
+        {"detector": "llama-guard", "output": "unsafe\nS1,S10", "tenant_id": "acme"},
+        {"detector": "deberta-toxicity", "output": "toxic"},
+    ]
+    response = await client.post("/map/batch", json={"requests": requests})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["succeeded"], body["failed"]) == (3, 2)
+    results = body["results"]
+    assert results[0]["taxonomy"] == ["PII.Identifier.SSN"]
+    assert results[1]["error"]["error_code"] == "INVALID_REQUEST"
+    assert results[2]["error"]["error_code"] == "INVALID_DETECTOR_OUTPUT"
+    assert set(results[3]["taxonomy"]) == {"HARM.VIOLENCE.Physical", "HARM.SPEECH.Hate.Other"}
+    assert results[4]["provenance"]["tenant_id"] == "default"
+    request_id = response.headers["x-request-id"]
+    assert results[1]["error"]["request_id"] == f"{request_id}.1"
+
+
+async def test_batch_limits(client: httpx.AsyncClient) -> None:
+    assert_error(await client.post("/map/batch", json={"requests": []}), 422, "INVALID_REQUEST")
+    item = {"detector": "presidio", "output": "US_SSN", "tenant_id": "a"}
+    too_many = await client.post("/map/batch", json={"requests": [item] * 1001})
+    assert_error(too_many, 422, "BATCH_TOO_LARGE")
+
+
+async def test_health_ready_and_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    ready = (await client.get("/ready")).json()
+    assert ready["status"] == "ready"
+    assert "rules-only" in ready["checks"]["learned_tier"]
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.")
+    assert {"/map", "/map/batch", "/health", "/ready"} <= set(spec["paths"])
+    assert "ErrorBody" in spec["components"]["schemas"]
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_tenant_overlay_applies_per_request(
+    tmp_path: Path, state_dir: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "tenants").mkdir()
+    (tmp_path / "tenants" / "strict.yaml").write_text(
+        "mapping:\n  detector_thresholds:\n    openai-moderation: 0.95\n"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text("environment: test\n")
+    settings = load_settings(config)
+    service = MapperService(settings, catalog, overlay_root=settings.overlay_root(config))
+    app = create_app(settings, service=service)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as c:
+        for tenant, expected in [
+            ("strict", ["OTHER.Safe"]),
+            ("relaxed", ["HARM.VIOLENCE.Physical"]),
+        ]:
+            payload = {
+                "detector": "openai-moderation",
+                "output": {"violence": 0.9},
+                "tenant_id": tenant,
+            }
+            response = await c.post("/map", json=payload)
+            assert response.json()["taxonomy"] == expected, tenant
+        # A broken overlay is the operator's problem: 503, never a 500, other tenants unaffected.
+        (tmp_path / "tenants" / "broken.yaml").write_text("mapping: {default_threshold: high}\n")
+        payload = {"detector": "presidio", "output": "US_SSN", "tenant_id": "broken"}
+        assert_error(await c.post("/map", json=payload), 503, "CONFIGURATION_ERROR")

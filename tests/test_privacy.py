@@ -1,0 +1,84 @@
+"""Raw content never reaches a sink: responses to errors, metrics, logs, the unmapped file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from llama_mapper.service import MapperService
+from llama_mapper.storage.unmapped_file import UnmappedFile
+
+SECRETS = ["078-05-1120", "alice@example.com", "4111111111111111", "AKIAIOSFODNN7EXAMPLE"]
+PROSE = "please transfer the money to account " + " ".join(SECRETS) + " before friday noon ok"
+
+
+def probes() -> list[dict[str, object]]:
+    return [
+        {"detector": "presidio", "output": PROSE, "tenant_id": "acme"},
+        {
+            "detector": "presidio",
+            "output": [{"entity_type": PROSE, "score": 0.9}],
+            "tenant_id": "a",
+        },
+        {"detector": "presidio", "output": "US_SSN", "tenant_id": "acme", "metadata": {"n": PROSE}},
+        {"detector": "my-scanner", "output": "|".join(SECRETS), "tenant_id": "acme"},
+        {
+            "detector": "fms-detector",
+            "output": [
+                [
+                    {
+                        "start": 0,
+                        "end": 11,
+                        "text": SECRETS[0],
+                        "detection": "SocialSecurity",
+                        "detection_type": "pii",
+                        "score": 0.99,
+                    }
+                ]
+            ],
+            "tenant_id": "a",
+        },
+        {"detector": "openai-moderation", "output": {"results": PROSE}, "tenant_id": "acme"},
+        {"detector": PROSE, "output": "x", "tenant_id": "acme"},
+    ]
+
+
+async def test_secrets_reach_no_sink(
+    client: httpx.AsyncClient,
+    service: MapperService,
+    state_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    error_texts = []
+    for payload in probes():
+        response = await client.post("/map", json=payload)
+        assert response.status_code < 500
+        if response.status_code >= 400:
+            error_texts.append(response.text)
+    batch = await client.post("/map/batch", json={"requests": probes()})
+    assert batch.status_code == 200
+    error_texts.extend(str(item) for item in batch.json()["results"] if "error" in item)
+    metrics = (await client.get("/metrics")).text
+    UnmappedFile.in_state_dir(state_dir).add(service.engine.unmapped.drain())
+    unmapped = (state_dir / "unmapped.json").read_text()
+    sinks = {
+        "errors": "\n".join(error_texts),
+        "metrics": metrics,
+        "logs": caplog.text,
+        "unmapped": unmapped,
+    }
+    assert error_texts, "the probes must exercise the error paths"
+    for name, text in sinks.items():
+        for secret in [*SECRETS, "transfer the money"]:
+            assert secret not in text, f"{secret!r} leaked into {name}"
+
+
+def test_fms_matched_text_is_dropped(service: MapperService) -> None:
+    payload = service.parse_payload(probes()[4])
+    body = service.map_payload(payload, route="test")
+    assert SECRETS[0] not in str(body)
+    assert body["taxonomy"] == ["PII.Identifier.SSN"]

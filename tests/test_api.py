@@ -277,3 +277,16 @@ async def test_tenant_overlay_applies_per_request(
         (tmp_path / "tenants" / "broken.yaml").write_text("mapping: {default_threshold: high}\n")
         payload = {"detector": "presidio", "output": "US_SSN", "tenant_id": "broken"}
         assert_error(await c.post("/map", json=payload), 503, "CONFIGURATION_ERROR")
+
+
+async def test_legacy_shape_can_be_retired(
+    state_dir: Path, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLAMA_MAPPER_LEGACY__ACCEPT_DETECTOR_REQUEST", "false")
+    settings = load_settings()
+    app = create_app(settings, service=MapperService(settings, catalog))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://m") as c:
+        response = await c.post("/map", json={"detector": "deberta-toxicity", "output": "toxic"})
+        assert_error(response, 422, "DEPRECATED_REQUEST_SHAPE")
+        modern = {"detector": "deberta-toxicity", "output": "toxic", "tenant_id": "acme"}
+        assert (await c.post("/map", json=modern)).status_code == 200

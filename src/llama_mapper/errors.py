@@ -30,6 +30,11 @@ class InvalidRequest(MapperError):
     error_code = "INVALID_REQUEST"
 
 
+class RetiredRequestShape(MapperError):
+    status = 422
+    error_code = "DEPRECATED_REQUEST_SHAPE"
+
+
 class InvalidOutput(MapperError):
     status = 422
     error_code = "INVALID_DETECTOR_OUTPUT"

@@ -27,6 +27,7 @@ from llama_mapper.errors import (
     InvalidOutput,
     InvalidRequest,
     RawContentRejected,
+    RetiredRequestShape,
 )
 from llama_mapper.mapping.engine import MappingEngine, MappingResult
 from llama_mapper.mapping.learned import LearnedTier
@@ -116,6 +117,11 @@ class MapperService:
         """
         legacy = isinstance(payload, DetectorRequest)
         if legacy:
+            if not self.settings.legacy.accept_detector_request:
+                raise RetiredRequestShape(
+                    "the DetectorRequest shape is no longer accepted; send a MapperPayload "
+                    "with tenant_id"
+                )
             with self._lock:
                 self.legacy_requests += 1
         tenant = payload.tenant_id or self.settings.default_tenant

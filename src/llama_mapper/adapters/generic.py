@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from llama_mapper.adapters.base import OutputShapeError, Signal
-from llama_mapper.adapters.scales import convert
+from llama_mapper.adapters.scales import convert_output
 
 LABEL_KEYS = ("label", "entity_type", "type", "category", "name")
 SCORE_KEYS = ("score", "confidence", "probability")
@@ -16,10 +16,7 @@ def parse_generic(output: object, scale: str = "probability") -> list[Signal]:
     """Parse any generic form, converting scores with the pack's ``scale``."""
 
     def to_score(value: object) -> float:
-        try:
-            return convert(scale, value)
-        except ValueError as exc:
-            raise OutputShapeError(f"invalid score: {exc}") from None
+        return convert_output(scale, value, "score")
 
     if isinstance(output, str):
         return _parse_label_string(output)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from llama_mapper.adapters.base import OutputShapeError
+
 SCORE_RULES_VERSION = "score-rules/1"
 
 BEDROCK_CONFIDENCE = {"NONE": 0.0, "LOW": 0.35, "MEDIUM": 0.65, "HIGH": 0.9}
@@ -32,7 +34,7 @@ SCALES = (
 )
 
 
-def _number(value: object, what: str) -> float:
+def finite_number(value: object, what: str) -> float:
     """A finite float from a JSON number; booleans, NaN, infinities and huge ints refused."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{what} must be a number")
@@ -47,12 +49,12 @@ def _number(value: object, what: str) -> float:
 
 def probability(value: object) -> float:
     """Clamp a probability-like number to [0, 1]."""
-    return min(1.0, max(0.0, _number(value, "score")))
+    return min(1.0, max(0.0, finite_number(value, "score")))
 
 
 def azure_severity(value: object) -> float:
     """Azure AI Content Safety severity 0-7 (the 4-level output uses 0, 2, 4, 6)."""
-    return min(1.0, max(0.0, _number(value, "severity") / AZURE_MAX_SEVERITY))
+    return min(1.0, max(0.0, finite_number(value, "severity") / AZURE_MAX_SEVERITY))
 
 
 def bedrock_confidence(value: object) -> float:
@@ -76,7 +78,7 @@ def binary(value: object) -> float:
 
 def llm_guard_risk(value: object) -> float:
     """LLM Guard risk scores run from -1 (certainly fine) to 1 (certainly risky)."""
-    return min(1.0, max(0.0, _number(value, "risk score")))
+    return min(1.0, max(0.0, finite_number(value, "risk score")))
 
 
 CONVERTERS = {
@@ -90,5 +92,13 @@ CONVERTERS = {
 
 
 def convert(scale: str, value: object) -> float:
-    """Apply the named scale rule to a vendor value."""
+    """Apply the named scale rule to a vendor value (``ValueError`` if it does not fit)."""
     return CONVERTERS[scale](value)
+
+
+def convert_output(scale: str, value: object, where: str) -> float:
+    """:func:`convert` for values read from detector output: a bad value is a shape error."""
+    try:
+        return convert(scale, value)
+    except ValueError:
+        raise OutputShapeError(f"{where} is not a valid {scale} value") from None

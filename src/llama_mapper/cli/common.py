@@ -13,12 +13,12 @@ from pydantic_settings import SettingsError
 
 from llama_mapper.catalog import CatalogError
 from llama_mapper.config.overlays import OverlayError
-from llama_mapper.config.settings import Settings, config_file_from_env, load_settings
+from llama_mapper.config.settings import Settings, load_settings
 from llama_mapper.packs.model import PackError
 from llama_mapper.service import MapperService, validation_message
 from llama_mapper.taxonomy.frameworks import FrameworkError
 from llama_mapper.taxonomy.model import TaxonomyError
-from llama_mapper.yamlio import DataFileError, load_yaml_file
+from llama_mapper.yamlio import DataFileError
 
 #: Errors caused by files the user controls; reported as one line, exit code 1.
 USER_ERRORS = (
@@ -52,7 +52,6 @@ def fail(message: str, *, as_json: bool = False, code: int = 1) -> NoReturn:
 
 def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
     try:
-        _check_config_file(config_file_from_env(config))
         return load_settings(config, **overrides)
     except ValidationError as exc:
         fail(f"invalid configuration: {validation_message(exc)}")
@@ -60,19 +59,6 @@ def settings_or_exit(config: Path | None, **overrides: Any) -> Settings:
         fail(f"invalid configuration: {exc}")
     except (DataFileError, FileNotFoundError) as exc:
         fail(str(exc))
-
-
-def _check_config_file(path: Path | None) -> None:
-    """Syntax and shape of the config file, reported like every other data file.
-
-    pydantic-settings would otherwise raise a bare YAML error or ``ValueError`` (traceback)
-    for a file that is not YAML or not a mapping.
-    """
-    if path is None or not path.is_file():
-        return  # load_settings reports a missing file
-    data = load_yaml_file(path)
-    if data is not None and not isinstance(data, dict):
-        raise DataFileError(f"{path}: a config file must be a mapping of settings")
 
 
 def service_or_exit(config: Path | None, **overrides: Any) -> MapperService:

@@ -28,8 +28,15 @@ from llama_mapper.yamlio import dump_yaml
 app = typer.Typer(help="Lint, scaffold and repair detector packs.", no_args_is_help=True)
 
 DataDir = typer.Option(
-    PACKAGED_DATA, "--data-dir", help="Folder with detectors/*.yaml (and optionally taxonomy.yaml)."
+    None,
+    "--data-dir",
+    help="Folder with detectors/*.yaml (and optionally taxonomy.yaml); default: the "
+    "configured data_dir, else the packaged data.",
 )
+
+
+def _data_dir(explicit: Path | None, configured: Path | None) -> Path:
+    return explicit or configured or PACKAGED_DATA
 
 
 def _taxonomy(data_dir: Path) -> Taxonomy:
@@ -45,8 +52,9 @@ def _pack_files(data_dir: Path) -> list[Path]:
 
 
 @app.command()
-def lint(data_dir: Path = DataDir, as_json: bool = JsonOption) -> None:
+def lint(data_dir: Path = DataDir, config: Path = ConfigOption, as_json: bool = JsonOption) -> None:
     """Check every pack; exit 1 if any has errors."""
+    data_dir = _data_dir(data_dir, settings_or_exit(config).data_dir)
     try:
         taxonomy = _taxonomy(data_dir)
     except USER_ERRORS as exc:
@@ -136,6 +144,12 @@ def fix(
 ) -> None:
     """Propose canonical labels for invalid pack targets and for unmapped vendor labels."""
     settings = settings_or_exit(config)
+    if apply and data_dir is None and settings.data_dir is None:
+        fail(
+            "--apply needs --data-dir (or a configured data_dir): it will not rewrite the "
+            "packaged data; copy it with your own packs into a data folder first"
+        )
+    data_dir = _data_dir(data_dir, settings.data_dir)
     try:
         taxonomy = _taxonomy(data_dir)
         paths = {path: load_pack(path) for path in _pack_files(data_dir)}

@@ -45,7 +45,8 @@ def labels(
     as_json: bool = JsonOption,
 ) -> None:
     """Print every canonical label, one per line."""
-    path = data_dir / "taxonomy.yaml" if data_dir else PACKAGED_DATA / "taxonomy.yaml"
+    own = data_dir / "taxonomy.yaml" if data_dir else None
+    path = own if own is not None and own.exists() else PACKAGED_DATA / "taxonomy.yaml"
     taxonomy = resolve_taxonomy(str(path))
     if as_json:
         print_json(

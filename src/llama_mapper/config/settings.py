@@ -15,13 +15,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
+from llama_mapper.yamlio import DataFileError, load_yaml_file
+
 CONFIG_ENV = "LLAMA_MAPPER_CONFIG"
-_config_file: ContextVar[Path | None] = ContextVar("llama_mapper_config_file", default=None)
+_file_values: ContextVar[dict[str, Any] | None] = ContextVar("llama_mapper_file", default=None)
 
 
 class _Section(BaseModel):
@@ -101,9 +103,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _config_file.get()
-        if path is not None:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        values = _file_values.get()
+        if values is not None:
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=values))
         return tuple(sources)
 
     def tenant_view(self) -> TenantSettings:
@@ -125,14 +127,22 @@ def config_file_from_env(explicit: Path | None = None) -> Path | None:
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from defaults, the YAML file (if any) and the environment.
 
-    Raises ``FileNotFoundError`` for a missing file and ``pydantic.ValidationError`` for
-    bad values; the CLI turns both into one clear line.
+    The file is read with the strict loader every data file uses (duplicate keys are an
+    error). Raises ``FileNotFoundError`` for a missing file, ``DataFileError`` for one that
+    is not a YAML mapping and ``pydantic.ValidationError`` for bad values; the CLI turns
+    each into one clear line.
     """
     path = config_file_from_env(config_file)
-    if path is not None and not path.is_file():
-        raise FileNotFoundError(f"config file {path} not found")
-    token = _config_file.set(path)
+    values: dict[str, Any] | None = None
+    if path is not None:
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} not found")
+        data = load_yaml_file(path)
+        if data is not None and not isinstance(data, dict):
+            raise DataFileError(f"{path}: a config file must be a mapping of settings")
+        values = data or {}
+    token = _file_values.set(values)
     try:
         return Settings(**overrides)
     finally:
-        _config_file.reset(token)
+        _file_values.reset(token)

@@ -74,27 +74,28 @@ def _walk(value: object, limits: GuardLimits, short: int, skip: frozenset[str], 
         for key, item in value.items():
             key_text = str(key)
             if len(key_text) >= short or "\n" in key_text:
-                try:
-                    _check_string(key_text, limits)
-                except _Violation as violation:
-                    violation.parts.append(".<key>")
-                    raise
-            if key_text in skip or not isinstance(item, str | Mapping | list | tuple):
-                continue
-            try:
-                _walk(item, limits, short, skip, depth + 1)
-            except _Violation as violation:
-                violation.parts.append(f".{_safe_key(key_text)}")
-                raise
+                _descend(key_text, limits, short, skip, depth, ".<key>")
+            if key_text not in skip:
+                _descend(item, limits, short, skip, depth, key_text)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            if not isinstance(item, str | Mapping | list | tuple):
-                continue
-            try:
-                _walk(item, limits, short, skip, depth + 1)
-            except _Violation as violation:
-                violation.parts.append(f"[{index}]")
-                raise
+            _descend(item, limits, short, skip, depth, index)
+
+
+def _descend(
+    item: object, limits: GuardLimits, short: int, skip: frozenset[str], depth: int, step: str | int
+) -> None:
+    """Walk one child; on a violation, record how we got there (built only then)."""
+    if not isinstance(item, str | Mapping | list | tuple):
+        return
+    try:
+        _walk(item, limits, short, skip, depth + 1)
+    except _Violation as violation:
+        if isinstance(step, int):
+            violation.parts.append(f"[{step}]")
+        else:
+            violation.parts.append(step if step == ".<key>" else f".{_safe_key(step)}")
+        raise
 
 
 def _check_string(text: str, limits: GuardLimits) -> None:

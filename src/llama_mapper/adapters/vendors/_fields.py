@@ -7,13 +7,12 @@ error can be logged without echoing a user's content.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import cast
 
 from llama_mapper.adapters.base import OutputShapeError
 from llama_mapper.adapters.generic import checked_label
-from llama_mapper.adapters.scales import convert
+from llama_mapper.adapters.scales import convert_output, finite_number
 
 JsonObject = Mapping[str, object]
 MAX_OFFSET_DIGITS = 19
@@ -96,23 +95,13 @@ def optional_bool(obj: JsonObject, key: str, where: str) -> bool | None:
 
 def number(value: object, where: str) -> float:
     """A finite JSON number (bools are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise OutputShapeError(f"{where} must be a number")
     try:
-        result = float(value)
-    except OverflowError:
-        raise OutputShapeError(f"{where} must be a finite number") from None
-    if not math.isfinite(result):
-        raise OutputShapeError(f"{where} must be a finite number")
-    return result
+        return finite_number(value, where)
+    except ValueError as exc:
+        raise OutputShapeError(str(exc)) from None
 
 
-def scaled(scale: str, value: object, where: str) -> float:
-    """Convert a vendor score with a named rule of ``adapters.scales``."""
-    try:
-        return convert(scale, value)
-    except (ValueError, OverflowError):
-        raise OutputShapeError(f"{where} is not a valid {scale} value") from None
+scaled = convert_output
 
 
 def offset(value: object, where: str) -> int | None:

@@ -72,6 +72,7 @@ async def test_secrets_reach_no_sink(
         "unmapped": unmapped,
     }
     assert error_texts, "the probes must exercise the error paths"
+    assert '"event":"mapping"' in caplog.text, "the access log must be exercised"
     for name, text in sinks.items():
         for secret in [*SECRETS, "transfer the money"]:
             assert secret not in text, f"{secret!r} leaked into {name}"
@@ -82,3 +83,22 @@ def test_fms_matched_text_is_dropped(service: MapperService) -> None:
     body = service.map_payload(payload, route="test")
     assert SECRETS[0] not in str(body)
     assert body["taxonomy"] == ["PII.Identifier.SSN"]
+
+
+async def test_access_log_adds_vendor_labels_only_outside_privacy_mode(
+    service: MapperService, caplog: pytest.LogCaptureFixture
+) -> None:
+    from llama_mapper.api.app import create_app
+
+    caplog.set_level(logging.INFO, logger="llama_mapper.access")
+    payload = {"detector": "presidio", "output": "US_SSN|ZODIAC_SIGN", "tenant_id": "acme"}
+    for mode in (True, False):
+        service.settings.privacy.mode = mode
+        app = create_app(service.settings, service=service)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://m") as http:
+            caplog.clear()
+            assert (await http.post("/map", json=payload)).status_code == 200
+        line = caplog.records[-1].getMessage()
+        assert '"unmapped":1' in line
+        assert ("ZODIAC_SIGN" in line) is (not mode)

@@ -175,3 +175,18 @@ def test_vendor_vocabularies_include_documented_labels(catalog: Catalog) -> None
         assert pack is not None
         for label in labels:
             assert pack.lookup(label) is not None, (detector, label)
+
+
+def test_shipped_migration_plan_is_current() -> None:
+    from llama_mapper.catalog import PACKAGED_DATA
+    from llama_mapper.taxonomy.loader import load_taxonomy
+    from llama_mapper.taxonomy.migrate import plan_migration
+    from llama_mapper.yamlio import load_yaml_file
+
+    migrations = PACKAGED_DATA / "migrations"
+    plan = plan_migration(
+        load_taxonomy(migrations / "taxonomy-2025.09.yaml"),
+        load_taxonomy(PACKAGED_DATA / "taxonomy.yaml"),
+    )
+    shipped = load_yaml_file(migrations / "plan-2025.09-to-2026.11.yaml")
+    assert shipped == plan.to_dict(), "regenerate with `mapper taxonomy migrate-plan … -o`"

@@ -208,3 +208,20 @@ def test_unreadable_unmapped_file_only_warns(cli, state_dir):
         "unreadable unmapped-label file\n"
     )
     assert (state_dir / "unmapped.json").read_text() == '[{"detector": '
+
+
+def test_data_dir_adds_a_users_own_pack(ok, cli, tmp_path):
+    detectors = tmp_path / "mydata" / "detectors"
+    detectors.mkdir(parents=True)
+    (detectors / "acme-scan.yaml").write_text(
+        "detector: acme-scan\nversion: '1.0.0'\nvendor: Acme\nmaps:\n"
+        "  MAIL_HIT: PII.Contact.Email\n  clean: OTHER.Safe\n"
+    )
+    result = ok("map", "-d", "acme-scan", "-o", "MAIL_HIT", "--data-dir", str(tmp_path / "mydata"))
+    body = json.loads(result.stdout)
+    assert body["taxonomy"] == ["PII.Contact.Email"]
+    assert body["version_info"]["detector_pack"] == "acme-scan@1.0.0"
+    without = json.loads(ok("map", "-d", "acme-scan", "-o", "MAIL_HIT").stdout)
+    assert without["taxonomy"] == ["OTHER.Unknown"]
+    valid = ok("validate-config", "--data-dir", str(tmp_path / "mydata"))
+    assert "16 detector packs" in valid.stdout

@@ -301,3 +301,27 @@ def test_apply_broken_pack(cli, tmp_path):
     result = migrate_apply(cli, tmp_path / "d", "2025.09")
     assert result.exit_code == 1
     assert result.stderr == f"error: {folder / 'bad.yaml'}: missing version, vendor\n"
+
+
+def test_plan_file_overrides_inferred_renames(ok, tmp_path):
+    plan_file = tmp_path / "renames.yaml"
+    plan_file.write_text("BIAS.Other: OTHER.PolicyViolation\n")
+    result = ok(
+        "taxonomy", "migrate-plan", "--from-taxonomy", "2025.09", "--to-taxonomy", "2026.11",
+        "--plan", str(plan_file), "--json",
+    )  # fmt: skip
+    changes = {c["old"]: c for c in json.loads(result.stdout)["changes"]}
+    assert changes["BIAS.Other"]["new"] == "OTHER.PolicyViolation"
+    assert changes["BIAS.Other"]["kind"] == "renamed"
+    assert changes["BIAS.Race"]["kind"] == "kept"
+
+
+def test_plan_file_with_unknown_target_is_one_clear_error(cli, tmp_path):
+    plan_file = tmp_path / "renames.yaml"
+    plan_file.write_text("BIAS.Other: NOT.A.Label\n")
+    result = cli(
+        "taxonomy", "migrate-plan", "--from-taxonomy", "2025.09", "--to-taxonomy", "2026.11",
+        "--plan", str(plan_file),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output

@@ -40,6 +40,16 @@ ConfigOption = typer.Option(
     dir_okay=False,
 )
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON.")
+DataDirOption = typer.Option(
+    None,
+    "--data-dir",
+    file_okay=False,
+    help="Folder overriding the packaged taxonomy.yaml, frameworks.yaml and detectors/.",
+)
+
+
+def data_dir_override(data_dir: Path | None) -> dict[str, Any]:
+    return {"data_dir": data_dir} if data_dir is not None else {}
 
 
 def fail(message: str, *, as_json: bool = False, code: int = 1) -> NoReturn:

@@ -12,7 +12,9 @@ from llama_mapper.catalog import load_catalog
 from llama_mapper.cli.common import (
     USER_ERRORS,
     ConfigOption,
+    DataDirOption,
     JsonOption,
+    data_dir_override,
     fail,
     print_json,
     settings_or_exit,
@@ -30,9 +32,9 @@ def register(app: typer.Typer) -> None:
     app.command("init-config")(init_config)
 
 
-def validate_config(config: Path = ConfigOption) -> None:
+def validate_config(config: Path = ConfigOption, data_dir: Path = DataDirOption) -> None:
     """Check the config file, overlays and reference data; exit 1 on any problem."""
-    settings = settings_or_exit(config)
+    settings = settings_or_exit(config, **data_dir_override(data_dir))
     root = settings.overlay_root(config)
     try:
         settings = apply_environment(settings, root)

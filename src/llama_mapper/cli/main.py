@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,9 @@ from llama_mapper.cli.batch import default_workers, run_batch
 from llama_mapper.cli.common import (
     USER_ERRORS,
     ConfigOption,
+    DataDirOption,
     JsonOption,
+    data_dir_override,
     fail,
     print_json,
     service_or_exit,
@@ -43,18 +46,25 @@ def serve(
     host: str = typer.Option(None, help="Bind address (default: serving.host)."),
     port: int = typer.Option(None, min=1, max=65535, help="Port (default: serving.port)."),
     workers: int = typer.Option(None, min=1, max=64, help="Worker processes."),
+    data_dir: Path = DataDirOption,
     config: Path = ConfigOption,
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
-    service = service_or_exit(config)  # validate everything before binding a port
+    service = service_or_exit(
+        config, **data_dir_override(data_dir)
+    )  # validate everything before binding a port
     serving = service.settings.serving
+    # The app factory runs in uvicorn's worker processes: hand the choices over by env.
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.resolve())
+    if data_dir is not None:
+        os.environ["LLAMA_MAPPER_DATA_DIR"] = str(data_dir.resolve())
     uvicorn.run(
         "llama_mapper.api.app:create_app",
         factory=True,
+        log_config=_log_config(),
         host=host or serving.host,
         port=port or serving.port,
         workers=workers or serving.workers,
@@ -63,16 +73,36 @@ def serve(
     )
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging plus our metadata-only access lines (JSON, one per request)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["mapper"] = {"format": "%(message)s"}
+    config["handlers"]["mapper"] = {
+        "formatter": "mapper",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["llama_mapper"] = {
+        "handlers": ["mapper"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
 @app.command("map")
 def map_command(
     detector: str = typer.Option(..., "--detector", "-d", help="Detector name."),
     output: str = typer.Option(..., "--output", "-o", help="Label(s) or the detector's JSON."),
     tenant: str = typer.Option(None, "--tenant", "-t", help="Tenant id (default: default_tenant)."),
+    data_dir: Path = DataDirOption,
     config: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Map one detector output and print the MappingResponse."""
-    service = service_or_exit(config)
+    service = service_or_exit(config, **data_dir_override(data_dir))
     parsed: Any = output
     if output.lstrip()[:1] in ("{", "[", '"'):
         try:
@@ -98,10 +128,11 @@ def batch(
     input_file: Path = typer.Argument(..., help="JSONL, one MapperPayload per line ('-' = stdin)."),
     output_file: Path = typer.Option(None, "--output", "-o", help="JSONL out (default stdout)."),
     workers: int = typer.Option(0, min=0, max=64, help="Processes (0: all cores for big files)."),
+    data_dir: Path = DataDirOption,
     config: Path = ConfigOption,
 ) -> None:
     """Map a JSONL file: one MappingResponse or {"error": ...} per input line, in order."""
-    service = service_or_exit(config)
+    service = service_or_exit(config, **data_dir_override(data_dir))
     stdin = str(input_file) == "-"
     if not stdin and not input_file.is_file():
         fail(f"input file {input_file} not found")

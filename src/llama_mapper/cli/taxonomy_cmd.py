@@ -10,9 +10,15 @@ from llama_mapper.catalog import PACKAGED_DATA
 from llama_mapper.cli.common import USER_ERRORS, JsonOption, fail, print_json
 from llama_mapper.packs.loader import load_pack, pack_to_dict
 from llama_mapper.taxonomy.loader import load_taxonomy
-from llama_mapper.taxonomy.migrate import MigrationPlan, apply_to_pack, plan_migration
+from llama_mapper.taxonomy.migrate import (
+    MigrationError,
+    MigrationPlan,
+    apply_to_pack,
+    explicit_mapping,
+    plan_migration,
+)
 from llama_mapper.taxonomy.model import Taxonomy
-from llama_mapper.yamlio import dump_yaml
+from llama_mapper.yamlio import dump_yaml, load_yaml_file
 
 app = typer.Typer(
     help="Inspect the canonical taxonomy and migrate between versions.", no_args_is_help=True
@@ -63,8 +69,24 @@ def labels(
         typer.echo(name)
 
 
-def _plan(from_taxonomy: str, to_taxonomy: str) -> MigrationPlan:
-    return plan_migration(resolve_taxonomy(from_taxonomy), resolve_taxonomy(to_taxonomy))
+PlanOption = typer.Option(
+    None,
+    "--plan",
+    exists=True,
+    dir_okay=False,
+    help="An edited plan (or a flat old: new mapping) whose renames override the inferred ones.",
+)
+
+
+def _plan(from_taxonomy: str, to_taxonomy: str, plan_file: Path | None = None) -> MigrationPlan:
+    old, new = resolve_taxonomy(from_taxonomy), resolve_taxonomy(to_taxonomy)
+    try:
+        explicit = (
+            explicit_mapping(load_yaml_file(plan_file), str(plan_file)) if plan_file else None
+        )
+        return plan_migration(old, new, explicit)
+    except (*USER_ERRORS, MigrationError) as exc:
+        fail(str(exc))
 
 
 @app.command("migrate-plan")
@@ -72,10 +94,11 @@ def migrate_plan(
     from_taxonomy: str = TaxonomyRef,
     to_taxonomy: str = TaxonomyRef,
     output: Path = typer.Option(None, "--output", "-o", help="Write the plan as YAML."),
+    plan_file: Path = PlanOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Show how labels of one taxonomy version map onto another."""
-    plan = _plan(from_taxonomy, to_taxonomy)
+    plan = _plan(from_taxonomy, to_taxonomy, plan_file)
     data = plan.to_dict()
     if output:
         output.write_text(dump_yaml(data), encoding="utf-8")
@@ -93,12 +116,13 @@ def migrate_apply(
     from_taxonomy: str = TaxonomyRef,
     to_taxonomy: str = TaxonomyRef,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show changes, write nothing."),
+    plan_file: Path = PlanOption,
 ) -> None:
     """Rename labels in detector packs according to the migration plan."""
     folder = data_dir / "detectors"
     if not folder.is_dir():
         fail(f"{folder} not found")
-    plan = _plan(from_taxonomy, to_taxonomy)
+    plan = _plan(from_taxonomy, to_taxonomy, plan_file)
     changed = 0
     for path in sorted(folder.glob("*.yaml")):
         try:

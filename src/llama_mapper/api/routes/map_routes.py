@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -9,6 +10,7 @@ from starlette.responses import Response
 
 from llama_mapper.api.responses import JSONBytes, error_body
 from llama_mapper.errors import BatchTooLarge, MapperError
+from llama_mapper.observability.access_log import log_mapping
 from llama_mapper.observability.metrics import Metrics
 from llama_mapper.schemas import (
     BatchRequest,
@@ -48,12 +50,30 @@ async def map_one(
     request: Request, payload: Annotated[MapperPayload | DetectorRequest, Body()]
 ) -> Response:
     service, metrics, request_id = _context(request)
+    started = time.perf_counter()
+    privacy = service.settings.privacy.mode
     try:
         body = service.map_payload(payload, route="/map", request_id=request_id)
     except MapperError as exc:
         metrics.observe_error("/map", exc.error_code)
+        log_mapping(
+            route="/map",
+            request_id=request_id,
+            status=exc.status,
+            privacy_mode=privacy,
+            duration_ms=_ms(started),
+            error_code=exc.error_code,
+        )
         raise
     metrics.observe_mapping("/map", body)
+    log_mapping(
+        route="/map",
+        request_id=request_id,
+        status=200,
+        privacy_mode=privacy,
+        duration_ms=_ms(started),
+        response=body,
+    )
     headers = None
     if isinstance(payload, DetectorRequest):
         metrics.legacy_requests.inc()
@@ -74,6 +94,7 @@ async def map_one(
 )
 async def map_batch(request: Request, batch: BatchRequest) -> Response:
     service, metrics, request_id = _context(request)
+    started = time.perf_counter()
     limit = service.settings.serving.max_batch_items
     if len(batch.requests) > limit:
         raise BatchTooLarge(f"a batch holds at most {limit} requests")
@@ -92,4 +113,16 @@ async def map_batch(request: Request, batch: BatchRequest) -> Response:
             continue
         metrics.observe_mapping("/map/batch", body)
         results.append(body)
+    log_mapping(
+        route="/map/batch",
+        request_id=request_id,
+        status=200,
+        items=len(results),
+        privacy_mode=service.settings.privacy.mode,
+        duration_ms=_ms(started),
+    )
     return JSONBytes({"results": results, "succeeded": len(results) - failed, "failed": failed})
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

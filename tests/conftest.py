@@ -24,6 +24,9 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
     monkeypatch.setenv("LLAMA_MAPPER_STATE_DIR", str(state))
     monkeypatch.delenv("LLAMA_MAPPER_CONFIG", raising=False)
+    # The mapping-contract tests talk to the API without keys; tests/test_api_security.py
+    # covers authentication, rate limits and idempotency with auth on.
+    monkeypatch.setenv("LLAMA_MAPPER_AUTH__ENABLED", "false")
     return state
 
 

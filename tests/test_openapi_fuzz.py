@@ -19,7 +19,7 @@ from llama_mapper.config.settings import load_settings
 from llama_mapper.service import MapperService
 
 os.environ.setdefault("LLAMA_MAPPER_STATE_DIR", "/tmp/llama-mapper-fuzz-state")
-_settings = load_settings()
+_settings = load_settings(auth={"enabled": False})
 app = create_app(_settings, service=MapperService(_settings, load_catalog()))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 MAX_EXAMPLES = int(os.environ.get("LLAMA_MAPPER_FUZZ_EXAMPLES", "150"))

@@ -12,9 +12,11 @@ class MapperError(Exception):
     error_code = "BAD_REQUEST"
     retryable = False
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: Extra response headers (Retry-After, RateLimit-*, WWW-Authenticate …).
+        self.headers = headers
 
 
 class InvalidJSON(MapperError):
@@ -60,4 +62,36 @@ class ConfigurationError(MapperError):
 
     status = 503
     error_code = "CONFIGURATION_ERROR"
+    retryable = True
+
+
+class TenantMismatch(MapperError):
+    """The request names a tenant other than the one its API key belongs to."""
+
+    status = 403
+    error_code = "TENANT_MISMATCH"
+
+
+class RateLimited(MapperError):
+    status = 429
+    error_code = "RATE_LIMITED"
+    retryable = True
+
+
+class IdempotencyConflict(MapperError):
+    """The same Idempotency-Key is still being processed."""
+
+    status = 409
+    error_code = "IDEMPOTENCY_IN_PROGRESS"
+    retryable = True
+
+
+class IdempotencyKeyReused(MapperError):
+    status = 422
+    error_code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class BackendUnavailable(MapperError):
+    status = 503
+    error_code = "BACKEND_UNAVAILABLE"
     retryable = True

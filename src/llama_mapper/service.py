@@ -28,6 +28,7 @@ from llama_mapper.errors import (
     InvalidRequest,
     RawContentRejected,
     RetiredRequestShape,
+    TenantMismatch,
 )
 from llama_mapper.mapping.engine import MappingEngine, MappingResult
 from llama_mapper.mapping.learned import LearnedTier
@@ -110,10 +111,12 @@ class MapperService:
         route: str,
         request_id: str | None = None,
         ts: str | None = None,
+        tenant: str | None = None,
     ) -> dict[str, Any]:
         """Map one payload and return the ``MappingResponse`` as plain data.
 
-        ``ts`` lets a batch stamp all its items with one timestamp.
+        ``tenant`` is the authenticated tenant, when there is one: a payload naming another
+        tenant is refused. ``ts`` lets a batch stamp all its items with one timestamp.
         """
         legacy = isinstance(payload, DetectorRequest)
         if legacy:
@@ -124,7 +127,10 @@ class MapperService:
                 )
             with self._lock:
                 self.legacy_requests += 1
-        tenant = payload.tenant_id or self.settings.default_tenant
+        if tenant is None:
+            tenant = payload.tenant_id or self.settings.default_tenant
+        elif payload.tenant_id is not None and payload.tenant_id != tenant:
+            raise TenantMismatch("tenant_id does not match the API key's tenant")
         state = self._tenant_state(tenant)
         detector = payload.detector.lower()
         if state.view.guard.enabled:

@@ -27,6 +27,14 @@ EXPECTED = {
     ("detectors", "lint"),
     ("detectors", "add"),
     ("detectors", "fix"),
+    ("auth",),
+    ("auth", "create-key"),
+    ("auth", "list"),
+    ("auth", "rotate-key"),
+    ("auth", "revoke"),
+    ("db",),
+    ("db", "upgrade"),
+    ("db", "current"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,13 +13,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from llama_mapper import __version__
+from llama_mapper.api.guard import RequestGuard
 from llama_mapper.api.middleware import BODY_TOO_LARGE, EdgeMiddleware, too_large
 from llama_mapper.api.responses import error_response
 from llama_mapper.api.routes import health, map_routes
 from llama_mapper.config.settings import Settings, load_settings
 from llama_mapper.errors import InvalidJSON, InvalidRequest, MapperError
-from llama_mapper.observability.metrics import Metrics
+from llama_mapper.observability.logging import CorrelationMiddleware, configure_logging
+from llama_mapper.observability.metrics import MetricsMiddleware
+from llama_mapper.observability.tracing import setup_tracing, shutdown_tracing
+from llama_mapper.runtime import Runtime, build_runtime
 from llama_mapper.service import MapperService, validation_message
+from llama_mapper.storage.db.migrate import upgrade
 from llama_mapper.storage.unmapped_file import UnmappedFile
 
 DESCRIPTION = """Normalizes AI-safety detector output into one canonical taxonomy with
@@ -30,17 +36,25 @@ def create_app(
     settings: Settings | None = None,
     *,
     service: MapperService | None = None,
+    runtime: Runtime | None = None,
     config_file: Path | None = None,
 ) -> FastAPI:
-    settings = settings or load_settings(config_file)
-    service = service or MapperService.from_settings(settings, config_file)
+    if runtime is None:
+        settings = settings or load_settings(config_file)
+        configure_logging(settings.observability)
+        runtime = build_runtime(settings, service=service, config_file=config_file)
+    service = runtime.service
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime.auth is not None and runtime.settings.database.auto_migrate:
+            await upgrade(runtime.engine)  # locked: concurrent workers migrate once
         yield
         # Keep what no tier could map, for `mapper detectors fix`, across restarts.
         unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)
         unmapped.add(service.engine.unmapped.drain())
+        shutdown_tracing(app.state.tracer_provider)
+        await runtime.aclose()
 
     app = FastAPI(
         title="llama-mapper",
@@ -49,16 +63,43 @@ def create_app(
         default_response_class=Response,
         lifespan=lifespan,
     )
+    app.state.runtime = runtime
     app.state.service = service
-    app.state.metrics = Metrics(service.catalog.packs.names())
+    app.state.metrics = runtime.metrics
+    app.state.guard = RequestGuard(runtime)
     max_body = service.settings.serving.max_payload_kb * 1024
+    # Starlette wraps in reverse order: metrics outermost (sees every answer, 413s too),
+    # then the edge checks that assign the request id, then correlation ids for logs.
+    app.add_middleware(CorrelationMiddleware)
     app.add_middleware(
         EdgeMiddleware, max_body_bytes=max_body, json_routes=frozenset({"/map", "/map/batch"})
     )
+    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     app.include_router(map_routes.router)
     app.include_router(health.router)
     _install_error_handlers(app, max_body)
+    app.state.tracer_provider = setup_tracing(app, runtime.settings.observability)
+    if runtime.auth is None:
+        _drop_security_from_openapi(app)
     return app
+
+
+def _drop_security_from_openapi(app: FastAPI) -> None:
+    """With auth off the spec must not promise 401s: it describes this deployment."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    operation.pop("security", None)
+                    operation.get("responses", {}).pop("401", None)
+            schema.get("components", {}).pop("securitySchemes", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def request_id_of(request: Request) -> str:

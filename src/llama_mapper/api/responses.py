@@ -31,4 +31,5 @@ def error_body(error: MapperError, request_id: str) -> dict[str, Any]:
 def error_response(
     error: MapperError, request_id: str, headers: dict[str, str] | None = None
 ) -> JSONBytes:
-    return JSONBytes(error_body(error, request_id), status_code=error.status, headers=headers)
+    merged = {**(error.headers or {}), **(headers or {})} or None
+    return JSONBytes(error_body(error, request_id), status_code=error.status, headers=merged)

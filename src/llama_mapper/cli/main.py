@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import orjson
 import typer
 
-from llama_mapper.cli import config_cmd, detectors_cmd, taxonomy_cmd
+from llama_mapper.cli import auth_cmd, config_cmd, db_cmd, detectors_cmd, taxonomy_cmd
 from llama_mapper.cli.batch import default_workers, run_batch
 from llama_mapper.cli.common import (
     USER_ERRORS,
@@ -23,8 +22,10 @@ from llama_mapper.cli.common import (
     print_json,
     service_or_exit,
 )
+from llama_mapper.cli.db_cmd import migrate_or_exit
 from llama_mapper.config.settings import CONFIG_ENV
 from llama_mapper.errors import MapperError
+from llama_mapper.observability.logging import configure_logging
 from llama_mapper.service import MapperService
 from llama_mapper.storage.thresholds import ThresholdFile
 from llama_mapper.storage.unmapped_file import UnmappedFile
@@ -38,6 +39,8 @@ app = typer.Typer(
 )
 app.add_typer(taxonomy_cmd.app, name="taxonomy")
 app.add_typer(detectors_cmd.app, name="detectors")
+app.add_typer(auth_cmd.app, name="auth")
+app.add_typer(db_cmd.app, name="db")
 config_cmd.register(app)
 
 
@@ -52,10 +55,13 @@ def serve(
     """Run the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
-    service = service_or_exit(
-        config, **data_dir_override(data_dir)
-    )  # validate everything before binding a port
-    serving = service.settings.serving
+    # Validate everything, and migrate the key database, before binding a port.
+    service = service_or_exit(config, **data_dir_override(data_dir))
+    settings = service.settings
+    configure_logging(settings.observability)
+    if settings.auth.enabled and settings.database.auto_migrate:
+        migrate_or_exit(settings)
+    serving = settings.serving
     # The app factory runs in uvicorn's worker processes: hand the choices over by env.
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.resolve())
@@ -64,32 +70,13 @@ def serve(
     uvicorn.run(
         "llama_mapper.api.app:create_app",
         factory=True,
-        log_config=_log_config(),
+        log_config=None,  # configure_logging routes uvicorn's records through structlog
         host=host or serving.host,
         port=port or serving.port,
         workers=workers or serving.workers,
         log_level="info",
         access_log=False,
     )
-
-
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging plus our metadata-only access lines (JSON, one per request)."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["formatters"]["mapper"] = {"format": "%(message)s"}
-    config["handlers"]["mapper"] = {
-        "formatter": "mapper",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stderr",
-    }
-    config["loggers"]["llama_mapper"] = {
-        "handlers": ["mapper"],
-        "level": "INFO",
-        "propagate": False,
-    }
-    return config
 
 
 @app.command("map")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
@@ -70,6 +70,83 @@ class LegacySettings(_Section):
     deprecated_since: int = Field(1764547200, description="Unix time for the Deprecation header.")
 
 
+class DatabaseSettings(_Section):
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy async URL, e.g. postgresql+asyncpg://mapper@db/mapper; "
+        "default: SQLite file mapper.db in state_dir.",
+    )
+    password_secret: str | None = Field(
+        None, description="Name of the secret holding the database password (SecretProvider)."
+    )
+    auto_migrate: bool = Field(True, description="Apply migrations at start-up.")
+
+
+class RedisSettings(_Section):
+    url: str | None = Field(None, description="redis://host:port/db; unset: in-process backends.")
+
+
+class AuthSettings(_Section):
+    enabled: bool = Field(True, description="Only an explicit false turns API keys off.")
+    pepper_secret: str = Field("api_key_pepper", description="Secret name of the key pepper.")
+    cache_seconds: float = Field(
+        30.0, ge=0, description="How long a verified key is trusted before it is re-read."
+    )
+
+
+class Limit(_Section):
+    rate: int = Field(ge=1, description="Requests (or batch items) per period.")
+    period_seconds: float = Field(60.0, gt=0)
+    burst: int | None = Field(None, ge=1, description="Largest burst; default: rate.")
+
+
+class RateLimitSettings(_Section):
+    enabled: bool = True
+    backend: Literal["memory", "redis"] = "memory"
+    per_key: Limit = Field(default_factory=lambda: Limit(rate=600))
+    per_tenant: Limit = Field(default_factory=lambda: Limit(rate=1200))
+    per_ip: Limit = Field(default_factory=lambda: Limit(rate=120))
+    tenant_overrides: dict[str, Limit] = Field(default_factory=dict)
+    failure_mode: Literal["fail_open", "fail_closed"] = "fail_open"
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Proxy addresses/CIDRs whose X-Forwarded-For is honoured."
+    )
+
+
+class IdempotencySettings(_Section):
+    enabled: bool = True
+    backend: Literal["memory", "redis"] = "memory"
+    ttl_seconds: int = Field(86400, ge=1)
+    failure_mode: Literal["fail_open", "fail_closed"] = Field(
+        "fail_open",
+        description="Store down: fail_open answers without recording (mapping has no side "
+        "effects, so a duplicate is harmless); fail_closed answers 503.",
+    )
+
+
+class SecretsSettings(_Section):
+    backend: Literal["env", "vault"] = "env"
+    directory: Path | None = Field(None, description="Folder of secret files (env backend).")
+    cache_seconds: float = Field(
+        60.0, ge=0, description="Re-read period; rotation needs no restart."
+    )
+    vault_url: str | None = None
+    vault_token_env: str = Field("VAULT_TOKEN", description="Env var holding a Vault token.")
+    vault_role_id_env: str = "VAULT_ROLE_ID"
+    vault_secret_id_env: str = "VAULT_SECRET_ID"  # noqa: S105 - an env var name, not a secret
+    vault_kv_mount: str = "secret"
+    vault_kv_path: str = "llama-mapper"
+    vault_transit_mount: str = "transit"
+
+
+class ObservabilitySettings(_Section):
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint; unset: off.")
+    service_name: str = "llama-mapper"
+    trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
+
+
 class TenantSettings(_Section):
     """What a tenant overlay may change: only how its own requests are mapped and guarded."""
 
@@ -92,6 +169,13 @@ class Settings(BaseSettings):
     mapping: MappingSettings = Field(default_factory=MappingSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     legacy: LegacySettings = Field(default_factory=LegacySettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @classmethod
     def settings_customise_sources(

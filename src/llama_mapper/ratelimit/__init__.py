@@ -1,0 +1,28 @@
+"""Rate limiting: GCRA buckets per API key, tenant or client address, in memory or Redis."""
+
+from llama_mapper.ratelimit.backends import (
+    Bucket,
+    MemoryBackend,
+    RateLimitBackend,
+    RateLimitUnavailable,
+    RedisBackend,
+)
+from llama_mapper.ratelimit.gcra import Decision, Quota
+from llama_mapper.ratelimit.headers import rate_limit_headers
+from llama_mapper.ratelimit.identity import client_ip, identity_buckets
+from llama_mapper.ratelimit.limiter import FailureMode, RateLimiter
+
+__all__ = [
+    "Bucket",
+    "Decision",
+    "FailureMode",
+    "MemoryBackend",
+    "Quota",
+    "RateLimitBackend",
+    "RateLimitUnavailable",
+    "RateLimiter",
+    "RedisBackend",
+    "client_ip",
+    "identity_buckets",
+    "rate_limit_headers",
+]

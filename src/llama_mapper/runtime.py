@@ -1,0 +1,114 @@
+"""Everything a running mapper holds: the mapping service and its production backends.
+
+Built synchronously (no connection is opened here) so that the app factory, the CLI and
+tests assemble the same object; connections open on first use and close in ``aclose``.
+Each backend has an embedded default (in-process memory, SQLite, env secrets) and a real
+one a setting switches on (Redis, PostgreSQL, Vault).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from llama_mapper.auth.service import AuthService
+from llama_mapper.auth.store import ApiKeyStore
+from llama_mapper.config.settings import Settings
+from llama_mapper.idempotency import (
+    IdempotencyStore,
+    MemoryIdempotencyStore,
+    RedisIdempotencyStore,
+)
+from llama_mapper.observability.metrics import Metrics
+from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
+from llama_mapper.secrets import SecretProvider, provider_from_settings
+from llama_mapper.service import MapperService
+from llama_mapper.storage.db.engine import create_engine, database_url
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+logger = logging.getLogger("llama_mapper.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    service: MapperService
+    metrics: Metrics
+    secrets: SecretProvider
+    engine: AsyncEngine
+    auth: AuthService | None
+    limiter: RateLimiter | None
+    idempotency: IdempotencyStore | None
+    redis: Redis | None = None
+
+    async def aclose(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def _redis(settings: Settings) -> Redis | None:
+    uses_redis = (settings.rate_limit.enabled and settings.rate_limit.backend == "redis") or (
+        settings.idempotency.enabled and settings.idempotency.backend == "redis"
+    )
+    if not uses_redis:
+        return None
+    if not settings.redis.url:
+        raise ValueError("a redis backend is selected but redis.url is not set")
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    # No client-side retries: the limiter and the idempotency store have their own short
+    # timeouts and failure modes, and a retrying client would hold requests for seconds.
+    return Redis.from_url(
+        settings.redis.url,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=5,
+    )
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    service: MapperService | None = None,
+    config_file: Path | None = None,
+) -> Runtime:
+    service = service or MapperService.from_settings(settings, config_file)
+    settings = service.settings
+    metrics = Metrics.for_catalog(service.catalog)
+    secrets = provider_from_settings(settings.secrets, fallback_dir=settings.state_dir / "secrets")
+    engine = create_engine(database_url(settings, secrets))
+    redis = _redis(settings)
+    auth = None
+    if settings.auth.enabled:
+        auth = AuthService.from_settings(settings, ApiKeyStore(engine), secrets)
+    else:
+        logger.warning(
+            "AUTHENTICATION DISABLED",
+            extra={"setting": "auth.enabled=false", "risk": "any caller may act for any tenant"},
+        )
+    limiter = None
+    if settings.rate_limit.enabled:
+        use_redis = redis is not None and settings.rate_limit.backend == "redis"
+        backend = RedisBackend(redis) if use_redis and redis is not None else MemoryBackend()
+        limiter = RateLimiter(
+            backend,
+            failure_mode=settings.rate_limit.failure_mode,
+            on_degraded=lambda down: metrics.set_backend("redis", not down),
+        )
+    idempotency: IdempotencyStore | None = None
+    if settings.idempotency.enabled:
+        idempotency = (
+            RedisIdempotencyStore(redis)
+            if redis is not None and settings.idempotency.backend == "redis"
+            else MemoryIdempotencyStore()
+        )
+    return Runtime(settings, service, metrics, secrets, engine, auth, limiter, idempotency, redis)

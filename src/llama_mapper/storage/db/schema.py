@@ -1,0 +1,74 @@
+"""Relational schema of the mapper's durable state (SQLAlchemy Core).
+
+One ``MetaData`` holds every table so migrations, tests and later features share a single
+source of truth. Migrations are written by hand in ``migrations/versions`` (they must not
+import this module: a migration describes the schema *as it was* at its revision), and a
+test compares the migrated database with this module so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Dialect, Index, MetaData, Table, Text, TypeDecorator
+
+#: Deterministic constraint names, so that later migrations can alter constraints by name
+#: on every backend (SQLite's batch mode needs names to find them).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    SQLite has no timezone-aware type and hands back naive values; PostgreSQL hands back
+    aware ones. Normalising both ways makes comparisons with ``datetime.now(UTC)`` safe and
+    keeps the stored text sortable (every SQLite value is written in the same UTC form).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass a timezone-aware value")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - drivers always parse
+            raise TypeError(f"unexpected timestamp value of type {type(value).__name__}")
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    # Space-separated, like OAuth scopes: one portable column instead of a join table.
+    Column("scopes", Text, nullable=False, default=""),
+    # HMAC-SHA256 of the secret part under the pepper; the secret itself is never stored.
+    Column("key_hash", Text, nullable=False),
+    # Which pepper version the hash was made with, so pepper rotation keeps old keys valid.
+    Column("pepper_version", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("rotated_from", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Index("ix_api_keys_tenant_id", "tenant_id"),
+)

@@ -103,7 +103,9 @@ def serve(target: list[str], port: int, env: dict[str, str]) -> subprocess.Popen
         "--log-level",
         "warning",
     ]
-    process = subprocess.Popen(command, env=env, cwd=HERE)
+    process = subprocess.Popen(
+        command, env=env, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -154,7 +156,14 @@ def pct(samples: list[float], q: float) -> float:
 
 
 def over_http(requests: int, batches: int) -> None:
-    env = {**os.environ, "LLAMA_MAPPER_STATE_DIR": tempfile.mkdtemp(prefix="bench-state-")}
+    # The mapping path alone: bench/load.py measures auth, rate limits and idempotency.
+    env = {
+        **os.environ,
+        "LLAMA_MAPPER_STATE_DIR": tempfile.mkdtemp(prefix="bench-state-"),
+        "LLAMA_MAPPER_AUTH__ENABLED": "false",
+        "LLAMA_MAPPER_RATE_LIMIT__ENABLED": "false",
+        "LLAMA_MAPPER_IDEMPOTENCY__ENABLED": "false",
+    }
     mapper_port, trivial_port = free_port(), free_port()
     mapper = serve(["--factory", "llama_mapper.api.app:create_app"], mapper_port, env)
     trivial = serve(["trivial_app:app"], trivial_port, env)

@@ -11,6 +11,27 @@ import pytest
 from llama_mapper.service import MapperService
 from llama_mapper.storage.unmapped_file import UnmappedFile
 
+
+class AccessCapture(logging.Handler):
+    """Collects the access log's lines (that logger writes directly, not through root)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    @classmethod
+    def attach(cls) -> AccessCapture:
+        handler = cls()
+        logging.getLogger("llama_mapper.access").addHandler(handler)
+        return handler
+
+    def detach(self) -> None:
+        logging.getLogger("llama_mapper.access").removeHandler(self)
+
+
 SECRETS = ["078-05-1120", "alice@example.com", "4111111111111111", "AKIAIOSFODNN7EXAMPLE"]
 PROSE = "please transfer the money to account " + " ".join(SECRETS) + " before friday noon ok"
 
@@ -53,6 +74,7 @@ async def test_secrets_reach_no_sink(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    access = AccessCapture.attach()
     error_texts = []
     for payload in probes():
         response = await client.post("/map", json=payload)
@@ -72,7 +94,7 @@ async def test_secrets_reach_no_sink(
         "unmapped": unmapped,
     }
     assert error_texts, "the probes must exercise the error paths"
-    assert '"event":"mapping"' in caplog.text, "the access log must be exercised"
+    assert any('"event":"mapping"' in line for line in access.lines), "access log not exercised"
     for name, text in sinks.items():
         for secret in [*SECRETS, "transfer the money"]:
             assert secret not in text, f"{secret!r} leaked into {name}"
@@ -90,15 +112,15 @@ async def test_access_log_adds_vendor_labels_only_outside_privacy_mode(
 ) -> None:
     from llama_mapper.api.app import create_app
 
-    caplog.set_level(logging.INFO, logger="llama_mapper.access")
     payload = {"detector": "presidio", "output": "US_SSN|ZODIAC_SIGN", "tenant_id": "acme"}
     for mode in (True, False):
         service.settings.privacy.mode = mode
         app = create_app(service.settings, service=service)
+        access = AccessCapture.attach()
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://m") as http:
-            caplog.clear()
             assert (await http.post("/map", json=payload)).status_code == 200
-        line = caplog.records[-1].getMessage()
+        access.detach()
+        line = access.lines[-1]
         assert '"unmapped":1' in line
         assert ("ZODIAC_SIGN" in line) is (not mode)

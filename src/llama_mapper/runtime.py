@@ -26,6 +26,7 @@ from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
 from llama_mapper.secrets import SecretProvider, provider_from_settings
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.engine import create_engine, database_url
+from llama_mapper.storage.redis_batch import RedisBatcher
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -85,8 +86,15 @@ def build_runtime(
     settings = service.settings
     metrics = Metrics.for_catalog(service.catalog)
     secrets = provider_from_settings(settings.secrets, fallback_dir=settings.state_dir / "secrets")
-    engine = create_engine(database_url(settings, secrets))
+    password_secret = settings.database.password_secret
+    engine = create_engine(
+        database_url(settings, secrets),
+        password=(lambda: secrets.get(password_secret).value) if password_secret else None,
+    )
     redis = _redis(settings)
+    # One batcher for the limiter and the idempotency store: a request's commands and those
+    # of its concurrent neighbours travel in one pipeline.
+    batcher = RedisBatcher(redis) if redis is not None else None
     auth = None
     if settings.auth.enabled:
         auth = AuthService.from_settings(settings, ApiKeyStore(engine), secrets)
@@ -98,7 +106,11 @@ def build_runtime(
     limiter = None
     if settings.rate_limit.enabled:
         use_redis = redis is not None and settings.rate_limit.backend == "redis"
-        backend = RedisBackend(redis) if use_redis and redis is not None else MemoryBackend()
+        backend = (
+            RedisBackend(redis, batcher=batcher)
+            if use_redis and redis is not None
+            else MemoryBackend()
+        )
         limiter = RateLimiter(
             backend,
             failure_mode=settings.rate_limit.failure_mode,
@@ -107,7 +119,7 @@ def build_runtime(
     idempotency: IdempotencyStore | None = None
     if settings.idempotency.enabled:
         idempotency = (
-            RedisIdempotencyStore(redis)
+            RedisIdempotencyStore(redis, batcher=batcher)
             if redis is not None and settings.idempotency.backend == "redis"
             else MemoryIdempotencyStore()
         )

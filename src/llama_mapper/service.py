@@ -33,6 +33,7 @@ from llama_mapper.errors import (
 from llama_mapper.mapping.engine import MappingEngine, MappingResult
 from llama_mapper.mapping.learned import LearnedTier
 from llama_mapper.mapping.thresholds import ThresholdOverrides
+from llama_mapper.observability.tracing import span
 from llama_mapper.privacy.guard import GuardLimits, RawContentError, check_raw_content
 from llama_mapper.schemas import DetectorRequest, MapperPayload
 from llama_mapper.storage.thresholds import StoredThresholds, ThresholdFile
@@ -136,18 +137,24 @@ class MapperService:
         if state.view.guard.enabled:
             skip = self._raw_text_keys(detector)
             try:
-                check_raw_content(payload.output, state.limits, skip_keys=skip)
-                if payload.metadata:
-                    check_raw_content(payload.metadata, state.limits, path="metadata")
+                with span("mapper.guard"):
+                    check_raw_content(payload.output, state.limits, skip_keys=skip)
+                    if payload.metadata:
+                        check_raw_content(payload.metadata, state.limits, path="metadata")
             except RawContentError as exc:
                 raise RawContentRejected(
                     f"{exc.path} looks like raw content ({exc.reason}); send detector "
                     "labels and scores, never the analysed text"
                 ) from None
         try:
-            result = self.engine.map(detector, payload.output, state.thresholds)
+            with span("mapper.parse", detector=detector) as parsing:
+                signals = self.engine.parse(detector, payload.output)
+                parsing.set(signals=len(signals))
         except OutputShapeError as exc:
             raise InvalidOutput(f"output of detector {detector!r}: {exc}") from None
+        with span("mapper.rules", detector=detector) as mapping:
+            result = self.engine.map_signals(detector, signals, state.thresholds)
+            mapping.set(labels=len(result.labels), unmapped=len(result.unmapped))
         return self.response(
             result, detector, tenant, route, request_id or uuid.uuid4().hex, ts or self.now()
         )

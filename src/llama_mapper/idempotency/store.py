@@ -27,6 +27,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from llama_mapper.storage.redis_batch import RedisBatcher
+
 T = TypeVar("T")
 
 DEFAULT_LEASE_SECONDS = 60.0
@@ -293,6 +295,7 @@ class RedisIdempotencyStore:
         *,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         timeout_seconds: float | None = 2.0,
+        batcher: RedisBatcher | None = None,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
@@ -300,8 +303,10 @@ class RedisIdempotencyStore:
         self._prefix = prefix
         self._lease_seconds = lease_seconds
         self._timeout = timeout_seconds
-        self._complete = redis.register_script(_COMPLETE_LUA)
-        self._abandon = redis.register_script(_ABANDON_LUA)
+        # Commands of concurrent requests share one round trip (see RedisBatcher).
+        self._batcher = batcher or RedisBatcher(redis)
+        self._complete = self._batcher.script(_COMPLETE_LUA)
+        self._abandon = self._batcher.script(_ABANDON_LUA)
 
     async def begin(self, scope: str, fingerprint: str, ttl_seconds: int) -> Begin:
         key = self._prefix + scope
@@ -309,9 +314,9 @@ class RedisIdempotencyStore:
         marker = _record(_IN_FLIGHT, fingerprint)
         # The record can expire between a refused SET NX and the GET; then claim again.
         for _ in range(3):
-            if await self._call(self._redis.set(key, marker, nx=True, px=lease_ms)):
+            if await self._call(self._batcher.execute("SET", key, marker, "NX", "PX", lease_ms)):
                 return Begin(Outcome.STARTED)
-            raw = await self._call(self._redis.get(key))
+            raw = await self._call(self._batcher.execute("GET", key))
             if raw is None:
                 continue
             try:
@@ -325,11 +330,15 @@ class RedisIdempotencyStore:
     ) -> None:
         record = _record(_DONE, fingerprint, response)
         await self._call(
-            self._complete(keys=[self._prefix + scope], args=[fingerprint, record, ttl_seconds])
+            self._batcher.evalsha(
+                self._complete, [self._prefix + scope], [fingerprint, record, ttl_seconds]
+            )
         )
 
     async def abandon(self, scope: str, fingerprint: str) -> None:
-        await self._call(self._abandon(keys=[self._prefix + scope], args=[fingerprint]))
+        await self._call(
+            self._batcher.evalsha(self._abandon, [self._prefix + scope], [fingerprint])
+        )
 
     async def healthy(self) -> bool:
         try:

@@ -8,10 +8,13 @@ Request content never reaches this function.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
+import structlog
 
 logger = logging.getLogger("llama_mapper.access")
 
@@ -31,6 +34,9 @@ def log_mapping(
         return
     record: dict[str, Any] = {
         "event": "mapping",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "level": "info",
+        "logger": logger.name,
         "route": route,
         "request_id": request_id,
         "status": status,
@@ -51,7 +57,10 @@ def log_mapping(
         )
         if not privacy_mode:
             record["unmapped_labels"] = _labels(provenance["unmapped_labels"])
-    logger.info(json.dumps(record, separators=(",", ":")))
+    # Ids bound for this request (correlation id …); all generated or validated, no content.
+    for key, value in structlog.contextvars.get_contextvars().items():
+        record.setdefault(key, value)
+    logger.info(orjson.dumps(record).decode())
 
 
 def _labels(labels: Sequence[str]) -> list[str]:

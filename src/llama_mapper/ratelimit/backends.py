@@ -23,6 +23,7 @@ from llama_mapper.ratelimit.gcra import (
     evaluate,
     most_restrictive,
 )
+from llama_mapper.storage.redis_batch import RedisBatcher
 
 Bucket = tuple[str, Quota]
 
@@ -189,10 +190,14 @@ class RedisBackend:
 
     name = "redis"
 
-    def __init__(self, redis: Redis, prefix: str = "lm:rl:") -> None:
+    def __init__(
+        self, redis: Redis, prefix: str = "lm:rl:", batcher: RedisBatcher | None = None
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._script = redis.register_script(_GCRA_LUA)
+        # Checks of concurrent requests share one round trip (see RedisBatcher).
+        self._batcher = batcher or RedisBatcher(redis)
+        self._sha = self._batcher.script(_GCRA_LUA)
 
     async def acquire(
         self, key: str, quota: Quota, cost: int, now: float | None = None
@@ -212,7 +217,7 @@ class RedisBackend:
         for _, quota in buckets:
             args += [repr(quota.interval), str(quota.burst)]
         try:
-            reply = await self._script(keys=keys, args=args)
+            reply = await self._batcher.evalsha(self._sha, keys, args)
         except (RedisError, OSError) as exc:
             raise RateLimitUnavailable(f"redis rate-limit backend: {type(exc).__name__}") from exc
         try:

@@ -9,6 +9,7 @@ into the URL at start-up, so rotating it in the secret store needs no config cha
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, event
@@ -56,7 +57,9 @@ def safe_url(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str | URL, *, password: Callable[[], str] | None = None, **kwargs: Any
+) -> AsyncEngine:
     """An ``AsyncEngine`` tuned for the backend ``url`` points at.
 
     SQLite gets WAL (readers do not block the writer, which matters once the API and the CLI
@@ -73,6 +76,16 @@ def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(parsed, **kwargs)
+    if password is not None:
+        # Asked for on every NEW connection, so a rotated database password (the provider
+        # re-reads it after its cache period) is used without a restart; pooled connections
+        # keep working until they are recycled.
+        def current_password(
+            dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]
+        ) -> None:
+            cparams["password"] = password()
+
+        event.listen(engine.sync_engine, "do_connect", current_password)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

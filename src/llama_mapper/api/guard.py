@@ -149,10 +149,13 @@ class RequestGuard:
         limiter = self.runtime.limiter
         if limiter is None:
             return None
+        # The address matters only when nothing better identifies the caller; parsing it
+        # (and X-Forwarded-For) on every request would cost more than the check itself.
+        needs_ip = principal is None and tenant is None
         buckets = identity_buckets(
             key_id=principal.key_id if principal else None,
             tenant_id=tenant,
-            client_ip=self._ip(request),
+            client_ip=self._ip(request) if needs_ip else "",
             settings=self.settings.rate_limit,
         )
         decision = await limiter.check(buckets, cost)

@@ -9,6 +9,7 @@ since any client can write the header and would otherwise pick its own bucket.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from functools import lru_cache
@@ -85,6 +86,7 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: Sequ
     return str(candidate)
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse(value: str) -> IPAddress | None:
     """An address from a bare IP, ``ipv4:port``, ``[ipv6]`` or ``[ipv6]:port``; else None."""
     text = value.strip()

@@ -76,6 +76,16 @@ def _redis(settings: Settings) -> Redis | None:
     )
 
 
+def secret_provider(settings: Settings) -> SecretProvider:
+    """This deployment's secrets. Of the missing ones, only keys the mapper itself owns (the
+    API-key pepper) are generated for an embedded install; anything else is reported."""
+    return provider_from_settings(
+        settings.secrets,
+        fallback_dir=settings.state_dir / "secrets",
+        generated=frozenset({settings.auth.pepper_secret}),
+    )
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -85,7 +95,7 @@ def build_runtime(
     service = service or MapperService.from_settings(settings, config_file)
     settings = service.settings
     metrics = Metrics.for_catalog(service.catalog)
-    secrets = provider_from_settings(settings.secrets, fallback_dir=settings.state_dir / "secrets")
+    secrets = secret_provider(settings)
     password_secret = settings.database.password_secret
     engine = create_engine(
         database_url(settings, secrets),

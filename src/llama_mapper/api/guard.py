@@ -136,8 +136,8 @@ class RequestGuard:
         self, request: Request, principal: Principal | None, claimed: list[str | None]
     ) -> str | None:
         header = request.headers.get("x-tenant-id")
-        if principal is None:
-            return header
+        if principal is None:  # auth off: the tenant the request names, if any
+            return header or next((name for name in claimed if name is not None), None)
         named: list[str | None] = [name for name in (header, *claimed) if name is not None]
         for name in named or [None]:  # [None]: still check the scope
             authorize(principal, MAP_WRITE, name)

@@ -19,9 +19,10 @@ from llama_mapper.auth.model import ApiKeyRecord
 from llama_mapper.auth.service import AuthService
 from llama_mapper.auth.store import ApiKeyStore
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
-from llama_mapper.cli.db_cmd import DB_ERRORS, error_message, secret_provider
+from llama_mapper.cli.db_cmd import DB_ERRORS, error_message
 from llama_mapper.config.settings import Settings
 from llama_mapper.errors import MapperError
+from llama_mapper.runtime import secret_provider
 from llama_mapper.storage.db.migrate import current_revision, head_revision, open_database
 
 T = TypeVar("T")

@@ -11,7 +11,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
 from llama_mapper.config.settings import Settings
-from llama_mapper.secrets import SecretError, SecretProvider, provider_from_settings
+from llama_mapper.runtime import secret_provider
+from llama_mapper.secrets import SecretError
 from llama_mapper.storage.db.engine import database_url, safe_url
 from llama_mapper.storage.db.migrate import current_revision, head_revision, upgrade
 
@@ -22,11 +23,6 @@ app = typer.Typer(
 
 #: Failures reported as one line (exit 1) instead of a traceback.
 DB_ERRORS = (SQLAlchemyError, SecretError, OSError, ValueError)
-
-
-def secret_provider(settings: Settings) -> SecretProvider:
-    """The secret provider the server would use, so the CLI sees the same pepper/password."""
-    return provider_from_settings(settings.secrets, fallback_dir=settings.state_dir / "secrets")
 
 
 def error_message(exc: BaseException) -> str:

@@ -28,17 +28,23 @@ __all__ = [
 
 
 def provider_from_settings(
-    settings: SecretsSettings, fallback_dir: Path | None = None
+    settings: SecretsSettings,
+    fallback_dir: Path | None = None,
+    generated: frozenset[str] | None = None,
 ) -> SecretProvider:
     """The provider ``settings.backend`` names.
 
     ``fallback_dir`` (pass ``<state_dir>/secrets``) lets the env backend generate a missing
     secret once, so an embedded install works without setup; it is used only when
     ``settings.directory`` is unset, because an operator who configured a secrets folder
-    wants a missing file reported, not papered over. The Vault backend ignores it.
+    wants a missing file reported, not papered over. ``generated`` limits which names may
+    be generated (keys, peppers — never a password of another system). The Vault backend
+    ignores both.
     """
     if settings.backend == "vault":
         return VaultSecretProvider(settings)
     return EnvSecretProvider(
-        settings, fallback_dir=fallback_dir if settings.directory is None else None
+        settings,
+        fallback_dir=fallback_dir if settings.directory is None else None,
+        generated=generated,
     )

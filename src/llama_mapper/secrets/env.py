@@ -82,6 +82,7 @@ class EnvSecretProvider:
         settings: SecretsSettings | None = None,
         *,
         fallback_dir: Path | None = None,
+        generated: frozenset[str] | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
@@ -93,6 +94,9 @@ class EnvSecretProvider:
         settings = settings if settings is not None else SecretsSettings()
         self._directory = settings.directory
         self._fallback_dir = fallback_dir
+        #: Names that may be generated (keys and peppers); None: any. A missing database
+        #: password must be reported, not replaced by a random one that cannot work.
+        self._generated = generated
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self._cache: TTLCache[str, _Versions] = TTLCache(settings.cache_seconds, clock)
         self._generate_lock = threading.Lock()
@@ -185,7 +189,8 @@ class EnvSecretProvider:
                 if not value:
                     raise SecretError(name, BACKEND, f"file {folder / name} is empty")
                 return value
-        if generate and self._fallback_dir is not None:
+        may_generate = self._generated is None or name in self._generated
+        if generate and may_generate and self._fallback_dir is not None:
             return self._generate(name, self._fallback_dir)
         where = f"set ${variable}"
         if self._directory is not None:

@@ -12,6 +12,7 @@ from llama_mapper.api.app import create_app
 from llama_mapper.catalog import Catalog, load_catalog
 from llama_mapper.config.settings import Settings, load_settings
 from llama_mapper.service import MapperService
+from llama_mapper.storage.db.migrate import upgrade
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +44,9 @@ def service(settings: Settings, catalog: Catalog) -> MapperService:
 @pytest.fixture
 async def client(service: MapperService) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(service.settings, service=service)
+    runtime = app.state.runtime
+    await upgrade(runtime.engine)  # what the lifespan does (httpx does not run lifespans)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://mapper") as http:
         yield http
+    await runtime.aclose()

@@ -95,3 +95,11 @@ class BackendUnavailable(MapperError):
     status = 503
     error_code = "BACKEND_UNAVAILABLE"
     retryable = True
+
+
+class EvidenceBacklogged(MapperError):
+    """The evidence queue is full and the operator chose to shed rather than wait."""
+
+    status = 503
+    error_code = "EVIDENCE_BACKLOGGED"
+    retryable = True

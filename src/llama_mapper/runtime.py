@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llama_mapper.audit import EventStore, MappingEvent
+from llama_mapper.audit.evidence import Fingerprinter
+from llama_mapper.audit.writer import EventWriter
 from llama_mapper.auth.service import AuthService
 from llama_mapper.auth.store import ApiKeyStore
 from llama_mapper.config.settings import Settings
@@ -45,9 +48,17 @@ class Runtime:
     auth: AuthService | None
     limiter: RateLimiter | None
     idempotency: IdempotencyStore | None
+    events: EventWriter[MappingEvent] | None = None
+    fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
 
+    @property
+    def uses_database(self) -> bool:
+        return self.auth is not None or self.events is not None
+
     async def aclose(self) -> None:
+        if self.events is not None:
+            await self.events.stop()  # flush the evidence queue before the engine goes
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -77,12 +88,13 @@ def _redis(settings: Settings) -> Redis | None:
 
 
 def secret_provider(settings: Settings) -> SecretProvider:
-    """This deployment's secrets. Of the missing ones, only keys the mapper itself owns (the
-    API-key pepper) are generated for an embedded install; anything else is reported."""
+    """This deployment's secrets. Of the missing ones, only keys the mapper itself owns
+    (the API-key pepper, the fingerprint key) are generated for an embedded install;
+    anything else is reported."""
     return provider_from_settings(
         settings.secrets,
         fallback_dir=settings.state_dir / "secrets",
-        generated=frozenset({settings.auth.pepper_secret}),
+        generated=frozenset({settings.auth.pepper_secret, settings.audit.fingerprint_secret}),
     )
 
 
@@ -133,4 +145,28 @@ def build_runtime(
             if redis is not None and settings.idempotency.backend == "redis"
             else MemoryIdempotencyStore()
         )
-    return Runtime(settings, service, metrics, secrets, engine, auth, limiter, idempotency, redis)
+    events: EventWriter[MappingEvent] | None = None
+    fingerprint = None
+    if settings.audit.enabled:
+        audit = settings.audit
+        events = EventWriter(
+            EventStore(engine),
+            max_queue=audit.queue_size,
+            batch_size=audit.batch_size,
+            flush_interval=audit.flush_interval_ms / 1000,
+            backpressure=audit.backpressure,
+        )
+        fingerprint = Fingerprinter(secrets, audit.fingerprint_secret)
+    return Runtime(
+        settings,
+        service,
+        metrics,
+        secrets,
+        engine,
+        auth,
+        limiter,
+        idempotency,
+        events=events,
+        fingerprint=fingerprint,
+        redis=redis,
+    )

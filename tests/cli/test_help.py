@@ -35,6 +35,9 @@ EXPECTED = {
     ("db",),
     ("db", "upgrade"),
     ("db", "current"),
+    ("audit",),
+    ("audit", "verify"),
+    ("audit", "export"),
 }
 
 

@@ -47,8 +47,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runtime.auth is not None and runtime.settings.database.auto_migrate:
+        if runtime.uses_database and runtime.settings.database.auto_migrate:
             await upgrade(runtime.engine)  # locked: concurrent workers migrate once
+        if runtime.events is not None:
+            await runtime.events.start()
         yield
         # Keep what no tier could map, for `mapper detectors fix`, across restarts.
         unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import typer
 
-from llama_mapper.cli import auth_cmd, config_cmd, db_cmd, detectors_cmd, taxonomy_cmd
+from llama_mapper.cli import audit_cmd, auth_cmd, config_cmd, db_cmd, detectors_cmd, taxonomy_cmd
 from llama_mapper.cli.batch import default_workers, run_batch
 from llama_mapper.cli.common import (
     USER_ERRORS,
@@ -41,6 +41,7 @@ app.add_typer(taxonomy_cmd.app, name="taxonomy")
 app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(audit_cmd.app, name="audit")
 config_cmd.register(app)
 
 
@@ -59,7 +60,7 @@ def serve(
     service = service_or_exit(config, **data_dir_override(data_dir))
     settings = service.settings
     configure_logging(settings.observability)
-    if settings.auth.enabled and settings.database.auto_migrate:
+    if (settings.auth.enabled or settings.audit.enabled) and settings.database.auto_migrate:
         migrate_or_exit(settings)
     serving = settings.serving
     # The app factory runs in uvicorn's worker processes: hand the choices over by env.

@@ -139,6 +139,26 @@ class SecretsSettings(_Section):
     vault_transit_mount: str = "transit"
 
 
+class AuditSettings(_Section):
+    """The evidence trail: one hash-chained MappingEvent per mapping."""
+
+    enabled: bool = True
+    durability: Literal["async", "sync"] = Field(
+        "async",
+        description="async: answer first, write behind (a crash can lose the queue); sync: "
+        "answer only after the event is committed.",
+    )
+    queue_size: int = Field(10_000, ge=1)
+    batch_size: int = Field(500, ge=1)
+    flush_interval_ms: int = Field(50, ge=1)
+    backpressure: Literal["block", "shed"] = Field(
+        "block", description="Queue full: block waits for room; shed answers 503."
+    )
+    fingerprint_secret: str = Field(
+        "privacy_hmac_key", description="Secret keying the fingerprint of raw detector output."
+    )
+
+
 class ObservabilitySettings(_Section):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
@@ -176,6 +196,7 @@ class Settings(BaseSettings):
     idempotency: IdempotencySettings = Field(default_factory=IdempotencySettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -41,7 +41,14 @@ async def ready(request: Request) -> Response:
         "auth": "enabled" if runtime.auth is not None else "DISABLED (auth.enabled=false)",
     }
     required_ok = True
-    if runtime.auth is not None:
+    if runtime.events is not None:
+        stats = runtime.events.stats()
+        durability = runtime.settings.audit.durability
+        checks["evidence"] = (
+            f"{durability}: {runtime.events.depth} queued, {stats.written} written, "
+            f"{stats.shed} shed, last error {stats.last_error or 'none'}"
+        )
+    if runtime.uses_database:
         database = await _database(runtime)
         checks["database"] = database
         required_ok &= database == "ok"

@@ -9,12 +9,14 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
+from llama_mapper.api.evidence import record_mappings
 from llama_mapper.api.guard import RequestGuard
 from llama_mapper.api.responses import JSONBytes, error_body
 from llama_mapper.auth.model import Principal
 from llama_mapper.errors import BatchTooLarge, MapperError
 from llama_mapper.observability.access_log import log_mapping
 from llama_mapper.observability.metrics import Metrics
+from llama_mapper.runtime import Runtime
 from llama_mapper.schemas import (
     BatchRequest,
     BatchResponse,
@@ -74,6 +76,7 @@ async def map_one(
     principal: CurrentPrincipal,
 ) -> Response:
     service, metrics, guard, request_id = _context(request)
+    runtime: Runtime = request.app.state.runtime
     started = time.perf_counter()
     privacy = service.settings.privacy.mode
 
@@ -91,6 +94,7 @@ async def map_one(
                 error_code=exc.error_code,
             )
             raise
+        await record_mappings(runtime, [(payload.output, body)])
         metrics.observe_mapping("/map", body)
         log_mapping(
             route="/map",
@@ -132,6 +136,7 @@ async def map_one(
 )
 async def map_batch(request: Request, batch: BatchRequest, principal: CurrentPrincipal) -> Response:
     service, metrics, guard, request_id = _context(request)
+    runtime: Runtime = request.app.state.runtime
     started = time.perf_counter()
     limit = service.settings.serving.max_batch_items
     if len(batch.requests) > limit:
@@ -139,6 +144,7 @@ async def map_batch(request: Request, batch: BatchRequest, principal: CurrentPri
 
     async def handler(tenant: str | None) -> Response:
         results: list[dict[str, Any]] = []
+        mapped: list[tuple[object, dict[str, Any]]] = []
         failed = 0
         ts = service.now()
         for index, item in enumerate(batch.requests):
@@ -154,7 +160,9 @@ async def map_batch(request: Request, batch: BatchRequest, principal: CurrentPri
                 results.append({"error": error_body(exc, item_id)})
                 continue
             metrics.observe_mapping("/map/batch", body)
+            mapped.append((payload.output, body))
             results.append(body)
+        await record_mappings(runtime, mapped)
         log_mapping(
             route="/map/batch",
             request_id=request_id,

@@ -11,7 +11,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Dialect, Index, MetaData, Table, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 
 #: Deterministic constraint names, so that later migrations can alter constraints by name
 #: on every backend (SQLite's batch mode needs names to find them).
@@ -71,4 +83,34 @@ api_keys = Table(
     Column("rotated_from", Text, nullable=True),
     Column("description", Text, nullable=True),
     Index("ix_api_keys_tenant_id", "tenant_id"),
+)
+
+#: The evidence store: one hash-chained row per mapping event, chained per tenant. ``body``
+#: is the canonical JSON that the hash covers; the other columns copy fields out of it only
+#: so they can be queried (they are not trusted by verification).
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("event_id", Text, nullable=False),
+    Column("ts", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("detector", Text, nullable=False),
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "seq"),
+    UniqueConstraint("event_id"),
+    Index("ix_audit_events_tenant_id_ts", "tenant_id", "ts"),
+)
+
+#: Newest seq and hash of each tenant's chain. Appenders lock this row (PostgreSQL) so
+#: concurrent writers queue per tenant, and full verification checks the chain ends here.
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("hash", Text, nullable=False),
 )

@@ -7,7 +7,9 @@ Prints:
    (uvicorn, one worker, loopback, keep-alive), and their ratio;
 3. `/map/batch` items per second with 100-item batches.
 
-Targets (issue #2): >= 100,000 label mappings/s; /map p50 <= 1.5x trivial; batch >= 20,000 items/s.
+Targets (issue #2, the mapping path): >= 100,000 label mappings/s; /map p50 <= 1.5x
+trivial; batch >= 20,000 items/s. The HTTP figures are printed with the evidence store off
+(the mapping path) and on (async, SQLite), so the store's overhead shows in the same run.
 Usage: python bench/map_bench.py [--requests 2000] [--batches 200]
 """
 
@@ -155,15 +157,18 @@ def pct(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100)[int(q) - 1]
 
 
-def over_http(requests: int, batches: int) -> None:
-    # The mapping path alone: bench/load.py measures auth, rate limits and idempotency.
+def over_http(requests: int, batches: int, *, evidence: bool) -> None:
+    """The mapping path alone (bench/load.py measures auth, rate limits and idempotency);
+    with ``evidence`` the async evidence store (SQLite) records every mapping too."""
     env = {
         **os.environ,
         "LLAMA_MAPPER_STATE_DIR": tempfile.mkdtemp(prefix="bench-state-"),
         "LLAMA_MAPPER_AUTH__ENABLED": "false",
         "LLAMA_MAPPER_RATE_LIMIT__ENABLED": "false",
         "LLAMA_MAPPER_IDEMPOTENCY__ENABLED": "false",
+        "LLAMA_MAPPER_AUDIT__ENABLED": "true" if evidence else "false",
     }
+    label = "evidence store on" if evidence else "evidence store off"
     mapper_port, trivial_port = free_port(), free_port()
     mapper = serve(["--factory", "llama_mapper.api.app:create_app"], mapper_port, env)
     trivial = serve(["trivial_app:app"], trivial_port, env)
@@ -174,6 +179,7 @@ def over_http(requests: int, batches: int) -> None:
         for _ in range(4):
             trivial_ms += latencies(f"http://127.0.0.1:{trivial_port}/map", requests // 4)
             mapper_ms += latencies(f"http://127.0.0.1:{mapper_port}/map", requests // 4)
+        print(f"-- {label}")
         for name, samples in (("trivial FastAPI endpoint", trivial_ms), ("/map", mapper_ms)):
             print(
                 f"{name:<26} p50 {pct(samples, 50):.3f} ms  p95 {pct(samples, 95):.3f} ms "
@@ -199,7 +205,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     in_process(args.seconds)
-    over_http(args.requests, args.batches)
+    over_http(args.requests, args.batches, evidence=False)
+    over_http(args.requests, args.batches, evidence=True)
 
 
 if __name__ == "__main__":

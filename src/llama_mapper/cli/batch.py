@@ -9,23 +9,39 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
 
 from llama_mapper.api.responses import error_body
+from llama_mapper.audit import MappingEvent
+from llama_mapper.audit.evidence import Fingerprinter, event_from_response
 from llama_mapper.errors import InvalidJSON, MapperError
 from llama_mapper.service import MapperService
 
 CHUNK_LINES = 512
 PARALLEL_MIN_BYTES = 1 << 20
 
-_worker_service: MapperService | None = None
+_worker: tuple[MapperService, Fingerprinter | None] | None = None
 
 
-def map_line(service: MapperService, line: bytes, line_no: int) -> bytes:
+@dataclass
+class ChunkResult:
+    """What a chunk of lines produced: output lines, unmapped counts and evidence events."""
+
+    lines: list[bytes]
+    unmapped: dict[tuple[str, str], int] = field(default_factory=dict)
+    events: list[MappingEvent] = field(default_factory=list)
+
+
+def map_line(
+    service: MapperService, line: bytes, line_no: int, fingerprint: Fingerprinter | None = None
+) -> tuple[bytes, MappingEvent | None]:
+    """One output line, and the line's evidence event when it mapped (and one is wanted)."""
     request_id = f"line-{line_no}"
+    event = None
     try:
         try:
             data = orjson.loads(line)
@@ -35,16 +51,31 @@ def map_line(service: MapperService, line: bytes, line_no: int) -> bytes:
         body: dict[str, Any] = service.map_payload(
             payload, route="cli:batch", request_id=request_id
         )
+        if fingerprint is not None:
+            event = event_from_response(body, fingerprint(payload.output))
     except MapperError as exc:
         body = {"error": error_body(exc, request_id)}
-    return orjson.dumps(body) + b"\n"
+    return orjson.dumps(body) + b"\n", event
 
 
-def _map_chunk(chunk: tuple[int, list[bytes]]) -> tuple[list[bytes], dict[tuple[str, str], int]]:
-    assert _worker_service is not None, "worker started without a service"
-    start, lines = chunk
-    out = [map_line(_worker_service, line, start + i) for i, line in enumerate(lines)]
-    return out, _worker_service.engine.unmapped.drain()
+def _map_lines(
+    service: MapperService, fingerprint: Fingerprinter | None, start: int, lines: list[bytes]
+) -> ChunkResult:
+    result = ChunkResult([])
+    for offset, line in enumerate(lines):
+        out, event = map_line(service, line, start + offset, fingerprint)
+        result.lines.append(out)
+        if event is not None:
+            result.events.append(event)
+    return result
+
+
+def _map_chunk(chunk: tuple[int, list[bytes]]) -> ChunkResult:
+    assert _worker is not None, "worker started without a service"
+    service, fingerprint = _worker
+    result = _map_lines(service, fingerprint, *chunk)
+    result.unmapped = service.engine.unmapped.drain()
+    return result
 
 
 def _chunks(lines: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:
@@ -67,44 +98,47 @@ def run_batch(
     sink: IO[bytes],
     *,
     workers: int,
-    on_progress: Any = None,
+    on_progress: Callable[[int], None] | None = None,
+    fingerprint: Fingerprinter | None = None,
+    on_events: Callable[[list[MappingEvent]], None] | None = None,
 ) -> tuple[int, int]:
     """Map every line of ``source`` into ``sink``; return (lines, errors).
 
-    Unmapped-label counts from the workers are merged into ``service.engine.unmapped``.
+    Unmapped-label counts from the workers are merged into ``service.engine.unmapped``;
+    with ``fingerprint``, each chunk's evidence events go to ``on_events`` in input order.
     """
-    global _worker_service  # noqa: PLW0603 - handed to forked workers by inheritance
-    total = errors = 0
+    global _worker  # noqa: PLW0603 - handed to forked workers by inheritance
     if workers <= 1:
-        results: Iterable[tuple[list[bytes], dict[tuple[str, str], int]]] = (
-            ([map_line(service, line, start + i) for i, line in enumerate(lines)], {})
-            for start, lines in _chunks(source)
-        )
-        total, errors = _drain(results, service, sink, on_progress)
-        return total, errors
-    _worker_service = service
+        results = (_map_lines(service, fingerprint, *chunk) for chunk in _chunks(source))
+        return _drain(results, service, sink, on_progress, on_events)
+    _worker = (service, fingerprint)
     context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
-        total, errors = _drain(pool.imap(_map_chunk, _chunks(source)), service, sink, on_progress)
-    _worker_service = None
-    return total, errors
+    try:
+        with context.Pool(workers) as pool:
+            chunks = pool.imap(_map_chunk, _chunks(source))
+            return _drain(chunks, service, sink, on_progress, on_events)
+    finally:
+        _worker = None
 
 
 def _drain(
-    results: Iterable[tuple[list[bytes], dict[tuple[str, str], int]]],
+    results: Iterable[ChunkResult],
     service: MapperService,
     sink: IO[bytes],
-    on_progress: Any,
+    on_progress: Callable[[int], None] | None,
+    on_events: Callable[[list[MappingEvent]], None] | None,
 ) -> tuple[int, int]:
     total = errors = 0
-    for lines, unmapped in results:
-        for line in lines:
+    for result in results:
+        for line in result.lines:
             sink.write(line)
             errors += line.startswith(b'{"error"')
-        total += len(lines)
-        service.engine.unmapped.merge(unmapped)
+        total += len(result.lines)
+        service.engine.unmapped.merge(result.unmapped)
+        if on_events is not None and result.events:
+            on_events(result.events)
         if on_progress is not None:
-            on_progress(len(lines))
+            on_progress(len(result.lines))
     return total, errors
 
 

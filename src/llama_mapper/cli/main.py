@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import typer
 
+from llama_mapper.audit import MappingEvent
+from llama_mapper.audit.evidence import event_from_response
 from llama_mapper.cli import audit_cmd, auth_cmd, config_cmd, db_cmd, detectors_cmd, taxonomy_cmd
 from llama_mapper.cli.batch import default_workers, run_batch
 from llama_mapper.cli.common import (
@@ -22,8 +26,9 @@ from llama_mapper.cli.common import (
     print_json,
     service_or_exit,
 )
-from llama_mapper.cli.db_cmd import migrate_or_exit
-from llama_mapper.config.settings import CONFIG_ENV
+from llama_mapper.cli.db_cmd import DB_ERRORS, error_message, migrate_or_exit
+from llama_mapper.cli.evidence import CliEvidence
+from llama_mapper.config.settings import CONFIG_ENV, Settings
 from llama_mapper.errors import MapperError
 from llama_mapper.observability.logging import configure_logging
 from llama_mapper.service import MapperService
@@ -107,6 +112,9 @@ def map_command(
         response = service.map_payload(payload, route="cli:map")
     except MapperError as exc:
         fail(f"{exc.error_code}: {exc.message}", as_json=as_json)
+    with _evidence_or_exit(service.settings) as evidence:
+        if evidence is not None:
+            _record_or_exit(evidence, [event_from_response(response, evidence.fingerprint(parsed))])
     _save_unmapped(service)
     print_json(response)
 
@@ -128,9 +136,10 @@ def batch(
     source = sys.stdin.buffer if stdin else input_file.open("rb")
     sink = output_file.open("wb") if output_file else sys.stdout.buffer
     try:
-        total, errors = _run_with_progress(
-            service, source, sink, workers or default_workers(size), size
-        )
+        with _evidence_or_exit(service.settings) as evidence:
+            total, errors = _run_with_progress(
+                service, source, sink, workers or default_workers(size), size, evidence
+            )
     finally:
         if not stdin:
             source.close()
@@ -149,11 +158,43 @@ def _save_unmapped(service: MapperService) -> None:
         typer.secho(f"warning: unmapped labels not saved: {exc}", err=True)
 
 
+@contextmanager
+def _evidence_or_exit(settings: Settings) -> Iterator[CliEvidence | None]:
+    """The evidence recorder (None when audit is off); a database problem is one line."""
+    try:
+        evidence = CliEvidence.open(settings)
+    except DB_ERRORS as exc:
+        fail(f"evidence store: {error_message(exc)}")
+    try:
+        yield evidence
+    finally:
+        if evidence is not None:
+            evidence.close()
+
+
+def _record_or_exit(evidence: CliEvidence, events: list[MappingEvent]) -> None:
+    try:
+        evidence.record(events)
+    except DB_ERRORS as exc:
+        fail(f"evidence store: {error_message(exc)}")
+
+
 def _run_with_progress(
-    service: Any, source: Any, sink: Any, workers: int, size: int | None
+    service: Any,
+    source: Any,
+    sink: Any,
+    workers: int,
+    size: int | None,
+    evidence: CliEvidence | None = None,
 ) -> tuple[int, int]:
+    recording: dict[str, Any] = {}
+    if evidence is not None:
+        recording = {
+            "fingerprint": evidence.fingerprint,
+            "on_events": lambda events: _record_or_exit(evidence, events),
+        }
     if not sys.stderr.isatty():
-        return run_batch(service, source, sink, workers=workers)
+        return run_batch(service, source, sink, workers=workers, **recording)
     from rich.progress import Progress
 
     with Progress(transient=True) as progress:
@@ -164,6 +205,7 @@ def _run_with_progress(
             sink,
             workers=workers,
             on_progress=lambda n: progress.advance(task, n),
+            **recording,
         )
 
 

@@ -92,8 +92,12 @@ async def stored_request_ids(state: Path) -> tuple[set[str], bool, str]:
 @pytest.mark.parametrize("durability", ["sync", "async"])
 async def test_kill_9_under_load(tmp_path: Path, durability: str) -> None:
     state = tmp_path / "state"
-    env = {**os.environ, "LLAMA_MAPPER_STATE_DIR": str(state),
-           "LLAMA_MAPPER_AUTH__ENABLED": "false", "LLAMA_MAPPER_AUDIT__DURABILITY": durability}  # fmt: skip
+    env = {
+        **os.environ,
+        "LLAMA_MAPPER_STATE_DIR": str(state),
+        "LLAMA_MAPPER_AUTH__ENABLED": "false",
+        "LLAMA_MAPPER_AUDIT__DURABILITY": durability,
+    }
     env.pop("LLAMA_MAPPER_CONFIG", None)
     port = free_port()
     process = start(env, port)

@@ -231,3 +231,23 @@ async def test_ready_reports_every_backend(make_app: Factory) -> None:
         assert body["checks"]["database"] == "ok"
         assert body["checks"]["auth"] == "enabled"
         assert body["checks"]["secrets"].startswith("env: ok")
+
+
+async def test_forwarded_for_is_honoured_only_from_trusted_proxies(make_app: Factory) -> None:
+    limits = {"per_ip": {"rate": 1}, "trusted_proxies": ["203.0.113.0/24"]}
+    async with make_app(rate_limit=limits) as (client, _):
+        # The peer (203.0.113.7) is a trusted proxy: each forwarded client has its own bucket.
+        for client_address in ("198.51.100.1", "198.51.100.2"):
+            headers = {"x-forwarded-for": f"{client_address}, 203.0.113.9"}
+            first = await client.post("/map", json=PAYLOAD, headers=headers)
+            second = await client.post("/map", json=PAYLOAD, headers=headers)
+            assert (first.status_code, second.status_code) == (401, 429)
+    async with make_app(rate_limit={"per_ip": {"rate": 1}}) as (client, _):
+        # Untrusted peer: a forged header cannot buy a fresh bucket.
+        statuses = [
+            (
+                await client.post("/map", json=PAYLOAD, headers={"x-forwarded-for": f"10.0.0.{n}"})
+            ).status_code
+            for n in range(3)
+        ]
+        assert statuses == [401, 429, 429]

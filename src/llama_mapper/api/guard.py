@@ -66,7 +66,8 @@ class RequestGuard:
 
     def _ip(self, request: Request) -> str:
         peer = request.client.host if request.client else None
-        forwarded = request.headers.get("x-forwarded-for")
+        # Several X-Forwarded-For headers form one chain, in order.
+        forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
         return client_ip(peer, forwarded, self.settings.rate_limit.trusted_proxies)
 
     async def principal(self, request: Request) -> Principal | None:

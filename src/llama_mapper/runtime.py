@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llama_mapper.audit import EventStore, MappingEvent
+from llama_mapper.audit.anchors import ANCHOR_SECRET
 from llama_mapper.audit.evidence import Fingerprinter
 from llama_mapper.audit.writer import EventWriter
 from llama_mapper.auth.service import AuthService
@@ -89,12 +90,14 @@ def _redis(settings: Settings) -> Redis | None:
 
 def secret_provider(settings: Settings) -> SecretProvider:
     """This deployment's secrets. Of the missing ones, only keys the mapper itself owns
-    (the API-key pepper, the fingerprint key) are generated for an embedded install;
-    anything else is reported."""
+    (the API-key pepper, the fingerprint key, the anchor signing key) are generated for an
+    embedded install; anything else is reported."""
     return provider_from_settings(
         settings.secrets,
         fallback_dir=settings.state_dir / "secrets",
-        generated=frozenset({settings.auth.pepper_secret, settings.audit.fingerprint_secret}),
+        generated=frozenset(
+            {settings.auth.pepper_secret, settings.audit.fingerprint_secret, ANCHOR_SECRET}
+        ),
     )
 
 

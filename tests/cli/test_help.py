@@ -38,6 +38,7 @@ EXPECTED = {
     ("audit",),
     ("audit", "verify"),
     ("audit", "export"),
+    ("audit", "anchor"),
 }
 
 

@@ -2,7 +2,9 @@
 
 The export is JSON Lines, one ``{"seq", "prev_hash", "hash", "event"}`` object per event,
 which is everything needed to re-run the chain check offline without this package (see
-``docs/audit-verification.md``).
+``docs/audit-verification.md``). ``anchor`` signs the current heads into write-once files
+outside the database, and ``verify`` checks the latest one, so cutting off the newest
+events together with the head row is caught too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ import orjson
 import typer
 
 from llama_mapper.audit import EventStore, StoredEvent, VerifyResult
+from llama_mapper.audit.anchors import (
+    Anchor,
+    AnchorError,
+    AnchorStore,
+    anchor_tenants,
+    check_against_chain,
+    check_tenant_id,
+    list_tenants,
+)
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
 from llama_mapper.cli.db_cmd import DB_ERRORS, error_message
 from llama_mapper.config.settings import Settings
@@ -35,7 +46,11 @@ TenantOption = typer.Option(..., "--tenant", "-t", help="Tenant whose chain to u
 
 def _run(config: Path | None, as_json: bool, action: Callable[[EventStore], Awaitable[T]]) -> T:
     """Run ``action`` against the configured database; any failure is one line, exit 1."""
-    settings = settings_or_exit(config)
+    return _run_with(settings_or_exit(config), as_json, action)
+
+
+def _run_with(settings: Settings, as_json: bool, action: Callable[[EventStore], Awaitable[T]]) -> T:
+    """:func:`_run` for commands that also need the settings (state_dir, secrets)."""
     try:
         return asyncio.run(_with_store(settings, action))
     except DB_ERRORS as exc:
@@ -69,25 +84,49 @@ def verify(
     config: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Recompute TENANT's hash chain; exit 1 naming the first broken seq."""
+    """Recompute TENANT's hash chain and check its latest anchor; exit 1 if either fails.
 
-    async def check(store: EventStore) -> tuple[VerifyResult, tuple[int, str] | None]:
-        return await store.verify(tenant, since=since), await store.head(tenant)
+    The chain alone cannot show that the newest events were cut off together with the
+    head row; the latest anchor (``mapper audit anchor``) can, for the events it covers.
+    """
+    settings = settings_or_exit(config)
+    anchors = AnchorStore.for_state_dir(settings.state_dir)
 
-    result, head = _run(config, as_json, check)
+    async def check(
+        store: EventStore,
+    ) -> tuple[VerifyResult, tuple[int, str] | None, Anchor | None, tuple[bool, str]]:
+        result = await store.verify(tenant, since=since)
+        head = await store.head(tenant)
+        # An invalid tenant id cannot name an anchor folder, so it simply has no anchor.
+        anchor = anchors.latest(tenant) if _is_folder_safe(tenant) else None
+        anchored = (True, "no anchor yet")
+        if anchor is not None:
+            anchored = await check_against_chain(anchor, store)
+        return result, head, anchor, anchored
+
+    result, head, anchor, (anchor_ok, anchor_reason) = _run_with(settings, as_json, check)
+    anchor_text = (
+        "no anchor yet"
+        if anchor is None
+        else f"seq {anchor.seq} verified"
+        if anchor_ok
+        else f"seq {anchor.seq} FAILED: {anchor_reason}"
+    )
     if as_json:
         print_json(
             {
                 "tenant": tenant,
-                "ok": result.ok,
+                "ok": result.ok and anchor_ok,
                 "checked": result.checked,
                 "first_broken_seq": result.first_broken_seq,
                 "reason": result.reason,
                 "head_seq": head[0] if head else None,
                 "head_hash": head[1] if head else None,
+                "anchor": _anchor_json(anchor, anchor_ok, anchor_reason),
+                "anchor_status": anchor_text,
             }
         )
-        if not result.ok:
+        if not (result.ok and anchor_ok):
             raise typer.Exit(1)
         return
     if not result.ok:
@@ -95,8 +134,73 @@ def verify(
             f"chain of {tenant} is broken at seq {result.first_broken_seq}: {result.reason} "
             f"({result.checked} events checked)"
         )
+    if anchor is not None and not anchor_ok:
+        fail(
+            f"chain of {tenant} does not match its anchor at seq {anchor.seq} "
+            f"(anchored {anchor.anchored_at}): {anchor_reason}"
+        )
     head_text = head[1][:16] if head else "none"
     typer.echo(f"chain of {tenant} verified: {result.checked} events, head {head_text}")
+    typer.echo(f"anchor: {anchor_text}")
+
+
+def _is_folder_safe(tenant: str) -> bool:
+    try:
+        check_tenant_id(tenant)
+    except AnchorError:
+        return False
+    return True
+
+
+def _anchor_json(anchor: Anchor | None, ok: bool, reason: str) -> dict[str, object] | None:
+    """The anchor as verify reports it: key version and public key let an auditor compare
+    the signer with a key published out of band."""
+    if anchor is None:
+        return None
+    return {
+        "seq": anchor.seq,
+        "head_hash": anchor.head_hash,
+        "anchored_at": anchor.anchored_at,
+        "key_version": anchor.key_version,
+        "public_key": anchor.public_key,
+        "ok": ok,
+        "reason": reason,
+    }
+
+
+@app.command("anchor")
+def anchor(
+    tenant: str = typer.Option(
+        None, "--tenant", "-t", help="Tenant to anchor (default: every tenant with events)."
+    ),
+    config: Path = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Sign each tenant's current chain head into a write-once file under state_dir/anchors.
+
+    Run it periodically (cron): every event up to an anchored head is then protected
+    against deletion even together with the head row. A tenant whose chain does not verify
+    is refused, so an anchor never blesses tampered evidence.
+    """
+    settings = settings_or_exit(config)
+    anchors = AnchorStore.for_state_dir(settings.state_dir)
+    secrets = secret_provider(settings)
+
+    async def write(store: EventStore) -> list[Anchor]:
+        tenants = [tenant] if tenant is not None else await list_tenants(store)
+        return await anchor_tenants(store, anchors, secrets, tenants)
+
+    written = _run_with(settings, as_json, write)
+    if as_json:
+        print_json({"anchored": [item.to_dict() for item in written]})
+        return
+    if not written:
+        typer.echo("nothing to anchor: every head is already anchored")
+    for item in written:
+        typer.echo(
+            f"anchored {item.tenant_id} at seq {item.seq}, head {item.head_hash[:16]} "
+            f"(key {item.key_version}, public key {item.public_key[:16]})"
+        )
 
 
 @app.command("export")

@@ -54,7 +54,12 @@ def canonical_bytes(event: MappingEvent) -> bytes:
 
 def chain_hash(prev_hash: str, event: MappingEvent) -> str:
     """``sha256(prev_hash + "\\n" + canonical_bytes(event))`` as lowercase hex."""
-    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical_bytes(event)).hexdigest()
+    return body_hash(prev_hash, canonical_bytes(event))
+
+
+def body_hash(prev_hash: str, body: bytes) -> str:
+    """:func:`chain_hash` for an event already serialized (the store keeps the same bytes)."""
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
 
 
 class ChainVerifier:

@@ -26,8 +26,8 @@ from llama_mapper.audit.chain import (
     ChainVerifier,
     StoredEvent,
     VerifyResult,
+    body_hash,
     canonical_bytes,
-    chain_hash,
 )
 from llama_mapper.audit.events import MappingEvent
 from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE
@@ -71,9 +71,10 @@ class EventStore:
                 for index in by_tenant[tenant_id]:
                     event = events[index]
                     seq += 1
-                    digest = chain_hash(prev, event)
+                    body = canonical_bytes(event)  # serialized once: hashed and stored
+                    digest = body_hash(prev, body)
                     stored[index] = StoredEvent(seq, prev, digest, event)
-                    rows.append(_row(seq, prev, digest, event))
+                    rows.append(_row(seq, prev, digest, event, body))
                     prev = digest
                 await connection.execute(
                     update(audit_heads)
@@ -248,7 +249,7 @@ async def _seq_range(
     return int(first), int(last)
 
 
-def _row(seq: int, prev: str, digest: str, event: MappingEvent) -> dict[str, Any]:
+def _row(seq: int, prev: str, digest: str, event: MappingEvent, body: bytes) -> dict[str, Any]:
     return {
         "tenant_id": event.tenant_id,
         "seq": seq,
@@ -258,7 +259,7 @@ def _row(seq: int, prev: str, digest: str, event: MappingEvent) -> dict[str, Any
         "detector": event.detector,
         "prev_hash": prev,
         "hash": digest,
-        "body": canonical_bytes(event).decode(),
+        "body": body.decode(),
     }
 
 

@@ -29,10 +29,9 @@ from llama_mapper.audit.anchors import (
     list_tenants,
 )
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
-from llama_mapper.cli.db_cmd import DB_ERRORS, error_message
+from llama_mapper.cli.db_cmd import DB_ERRORS, checked_database, error_message
 from llama_mapper.config.settings import Settings
 from llama_mapper.runtime import secret_provider
-from llama_mapper.storage.db.migrate import current_revision, head_revision, open_database
 
 T = TypeVar("T")
 
@@ -58,19 +57,8 @@ def _run_with(settings: Settings, as_json: bool, action: Callable[[EventStore], 
 
 
 async def _with_store(settings: Settings, action: Callable[[EventStore], Awaitable[T]]) -> T:
-    secrets = secret_provider(settings) if settings.database.password_secret else None
-    engine = await open_database(settings, secrets)
-    try:
-        if not settings.database.auto_migrate:
-            head = head_revision()
-            if await current_revision(engine) != head:
-                raise ValueError(
-                    f"the database is not at revision {head} and database.auto_migrate is off: "
-                    "run `mapper db upgrade` first"
-                )
+    async with checked_database(settings) as (engine, _):
         return await action(EventStore(engine))
-    finally:
-        await engine.dispose()
 
 
 @app.command("verify")

@@ -19,11 +19,9 @@ from llama_mapper.auth.model import ApiKeyRecord
 from llama_mapper.auth.service import AuthService
 from llama_mapper.auth.store import ApiKeyStore
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
-from llama_mapper.cli.db_cmd import DB_ERRORS, error_message
+from llama_mapper.cli.db_cmd import DB_ERRORS, checked_database, error_message
 from llama_mapper.config.settings import Settings
 from llama_mapper.errors import MapperError
-from llama_mapper.runtime import secret_provider
-from llama_mapper.storage.db.migrate import current_revision, head_revision, open_database
 
 T = TypeVar("T")
 
@@ -46,20 +44,8 @@ def _run(config: Path | None, as_json: bool, action: Callable[[AuthService], Awa
 
 
 async def _with_service(settings: Settings, action: Callable[[AuthService], Awaitable[T]]) -> T:
-    secrets = secret_provider(settings)
-    engine = await open_database(settings, secrets)
-    try:
-        if not settings.database.auto_migrate:
-            head = head_revision()
-            if await current_revision(engine) != head:
-                raise ValueError(
-                    f"the database is not at revision {head} and database.auto_migrate is off: "
-                    "run `mapper db upgrade` first"
-                )
-        service = AuthService.from_settings(settings, ApiKeyStore(engine), secrets)
-        return await action(service)
-    finally:
-        await engine.dispose()
+    async with checked_database(settings) as (engine, secrets):
+        return await action(AuthService.from_settings(settings, ApiKeyStore(engine), secrets))
 
 
 def _duration(text: str | None, option: str, as_json: bool) -> timedelta | None:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
 from llama_mapper.config.settings import Settings
 from llama_mapper.runtime import secret_provider
-from llama_mapper.secrets import SecretError
+from llama_mapper.secrets import SecretError, SecretProvider
 from llama_mapper.storage.db.engine import database_url, safe_url
-from llama_mapper.storage.db.migrate import current_revision, head_revision, upgrade
+from llama_mapper.storage.db.migrate import current_revision, head_revision, open_database, upgrade
 
 app = typer.Typer(
     help="Database schema: apply migrations, show the current revision.",
@@ -42,6 +45,25 @@ def error_message(exc: BaseException) -> str:
 def _url(settings: Settings) -> str:
     secrets = secret_provider(settings) if settings.database.password_secret else None
     return database_url(settings, secrets)
+
+
+@asynccontextmanager
+async def checked_database(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, SecretProvider]]:
+    """An engine on a database at the newest revision (migrated when auto_migrate is on,
+    refused otherwise), with the secret provider that opened it; disposed on exit."""
+    secrets = secret_provider(settings)
+    engine = await open_database(settings, secrets)
+    try:
+        if not settings.database.auto_migrate:
+            head = head_revision()
+            if await current_revision(engine) != head:
+                raise ValueError(
+                    f"the database is not at revision {head} and database.auto_migrate is off: "
+                    "run `mapper db upgrade` first"
+                )
+        yield engine, secrets
+    finally:
+        await engine.dispose()
 
 
 def migrate_or_exit(settings: Settings) -> None:

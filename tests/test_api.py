@@ -290,3 +290,14 @@ async def test_legacy_shape_can_be_retired(
         assert_error(response, 422, "DEPRECATED_REQUEST_SHAPE")
         modern = {"detector": "deberta-toxicity", "output": "toxic", "tenant_id": "acme"}
         assert (await c.post("/map", json=modern)).status_code == 200
+
+
+async def test_validation_errors_never_echo_invented_field_names(client: httpx.AsyncClient) -> None:
+    prose_key = "my ssn is 078-05-1120"
+    body = {"detector": "presidio", "output": "US_SSN", "tenant_id": "acme", prose_key: 1}
+    response = await client.post("/map", json=body)
+    assert_error(response, 422, "INVALID_REQUEST")
+    assert "078-05-1120" not in response.text
+    assert "<field>" in response.json()["message"]
+    batch = await client.post("/map/batch", json={"requests": [{prose_key: 1}]})
+    assert "078-05-1120" not in batch.text

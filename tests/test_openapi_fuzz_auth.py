@@ -23,7 +23,11 @@ from llama_mapper.service import MapperService
 from llama_mapper.storage.db.migrate import upgrade
 
 _settings = load_settings(
-    state_dir=tempfile.mkdtemp(prefix="llama-mapper-fuzz-auth-"), auth={"enabled": True}
+    state_dir=tempfile.mkdtemp(prefix="llama-mapper-fuzz-auth-"),
+    auth={"enabled": True},
+    # Schemathesis sends many unauthenticated requests: they must meet 401, not the
+    # per-IP limit that protects a real server from exactly such floods.
+    rate_limit={"per_ip": {"rate": 1_000_000}, "per_key": {"rate": 1_000_000}},
 )
 _runtime = build_runtime(_settings, service=MapperService(_settings, load_catalog()))
 

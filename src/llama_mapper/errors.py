@@ -6,6 +6,12 @@ returned, logged and counted without leaking anything.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
 
 class MapperError(Exception):
     status = 400
@@ -103,3 +109,20 @@ class EvidenceBacklogged(MapperError):
     status = 503
     error_code = "EVIDENCE_BACKLOGGED"
     retryable = True
+
+
+def describe_validation_errors(errors: Iterable[Mapping[str, Any]], limit: int = 5) -> str:
+    """Where and what is wrong, for a client: never the offending value, and never a key
+    the client invented (an unexpected field name may itself be content)."""
+    parts = []
+    for error in list(errors)[:limit]:
+        where = [_loc_part(p) for p in error.get("loc", ()) if p != "body"]
+        parts.append(f"{'.'.join(where) or 'body'}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _loc_part(part: object) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    text = str(part)
+    return text if _FIELD_NAME.match(text) else "<field>"

@@ -29,6 +29,7 @@ from llama_mapper.errors import (
     RawContentRejected,
     RetiredRequestShape,
     TenantMismatch,
+    describe_validation_errors,
 )
 from llama_mapper.mapping.engine import MappingEngine, MappingResult
 from llama_mapper.mapping.learned import LearnedTier
@@ -54,12 +55,8 @@ class _TenantState:
 
 
 def validation_message(exc: ValidationError) -> str:
-    """Where and what, never the offending value."""
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False)[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
+    """Where and what, never the offending value (see describe_validation_errors)."""
+    return describe_validation_errors(exc.errors(include_input=False, include_url=False))
 
 
 class MapperService:

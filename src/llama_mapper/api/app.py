@@ -18,7 +18,12 @@ from llama_mapper.api.middleware import BODY_TOO_LARGE, EdgeMiddleware, too_larg
 from llama_mapper.api.responses import error_response
 from llama_mapper.api.routes import health, map_routes
 from llama_mapper.config.settings import Settings, load_settings
-from llama_mapper.errors import InvalidJSON, InvalidRequest, MapperError
+from llama_mapper.errors import (
+    InvalidJSON,
+    InvalidRequest,
+    MapperError,
+    describe_validation_errors,
+)
 from llama_mapper.observability.logging import CorrelationMiddleware, configure_logging
 from llama_mapper.observability.metrics import MetricsMiddleware
 from llama_mapper.observability.tracing import setup_tracing, shutdown_tracing
@@ -149,11 +154,7 @@ def _http_error(exc: StarletteHTTPException) -> MapperError:
 
 
 def _validation_summary(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
+    return describe_validation_errors(exc.errors())
 
 
 __all__ = ["create_app", "validation_message"]

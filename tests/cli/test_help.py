@@ -39,6 +39,8 @@ EXPECTED = {
     ("audit", "verify"),
     ("audit", "export"),
     ("audit", "anchor"),
+    ("audit", "projections"),
+    ("audit", "rebuild-projections"),
 }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from llama_mapper.audit import projections
 from llama_mapper.audit.chain import (
     GENESIS_HASH,
     ChainVerifier,
@@ -82,7 +83,10 @@ class EventStore:
                     .values(seq=seq, hash=prev)
                 )
             await connection.execute(audit_events.insert(), rows)
-        return [item for item in stored if item is not None]
+            result = [item for item in stored if item is not None]
+            # Same transaction as the chain, so the read models can never disagree with it.
+            await projections.apply(connection, projections.fold(result))
+        return result
 
     async def head(self, tenant_id: str) -> tuple[int, str] | None:
         """``(seq, hash)`` of the tenant's newest event; ``None`` before its first event."""

@@ -13,12 +13,12 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import orjson
 import typer
 
-from llama_mapper.audit import EventStore, StoredEvent, VerifyResult
+from llama_mapper.audit import EventStore, StoredEvent, VerifyResult, projections
 from llama_mapper.audit.anchors import (
     Anchor,
     AnchorError,
@@ -245,3 +245,79 @@ def export_line(stored: StoredEvent) -> bytes:
         },
         option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE,
     )
+
+
+@app.command("projections")
+def show_projections(
+    tenant: str = TenantOption,
+    since_day: str = typer.Option(
+        None, "--since-day", help="Label counts from this UTC day (YYYY-MM-DD) on."
+    ),
+    config: Path = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Print TENANT's read models: events per label and day, per control, per detector.
+
+    They are kept up to date by every append; ``stale`` means events predate them (or rows
+    were lost), and ``mapper audit rebuild-projections`` recomputes them from the chain.
+    """
+
+    async def read(store: EventStore) -> dict[str, object]:
+        engine = store.engine
+        head = await store.head(tenant)
+        folded = await projections.position(engine, tenant)
+        return {
+            "tenant": tenant,
+            "position": folded,
+            "head_seq": head[0] if head else 0,
+            "stale": folded != (head[0] if head else 0),
+            "labels": await projections.label_counts(engine, tenant, since_day),
+            "controls": await projections.control_evidence(engine, tenant),
+            "detectors": await projections.detector_quality(engine, tenant),
+        }
+
+    models = _run(config, as_json, read)
+    if as_json:
+        print_json(models)
+        return
+    state = "STALE, run `mapper audit rebuild-projections`" if models["stale"] else "current"
+    typer.echo(
+        f"read models of {tenant}: seq {models['position']} of {models['head_seq']} ({state})"
+    )
+    typer.echo("labels (day, label, events):")
+    for row in _rows(models["labels"]):
+        typer.echo(f"  {row['day']}  {row['label']}  {row['events']}")
+    typer.echo("controls (control, events, last seen):")
+    for row in _rows(models["controls"]):
+        typer.echo(f"  {row['control']}  {row['events']}  {row['last_seen_ts']}")
+    typer.echo("detectors (detector, events, unknown, unknown rate):")
+    for row in _rows(models["detectors"]):
+        typer.echo(
+            f"  {row['detector']}  {row['events']}  {row['unknown_events']}  "
+            f"{row['unknown_rate']:.3f}"
+        )
+
+
+def _rows(value: object) -> list[dict[str, Any]]:
+    return value if isinstance(value, list) else []
+
+
+@app.command("rebuild-projections")
+def rebuild_projections(
+    tenant: str = typer.Option(
+        None, "--tenant", "-t", help="Tenant to rebuild (default: every tenant)."
+    ),
+    config: Path = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Recompute the read models from the hash chain (after upgrading, restoring, or
+    whenever ``mapper audit projections`` reports them stale)."""
+
+    async def run(store: EventStore) -> int:
+        return await projections.rebuild(store.engine, tenant)
+
+    folded = _run(config, as_json, run)
+    if as_json:
+        print_json({"tenant": tenant, "folded": folded})
+        return
+    typer.echo(f"rebuilt read models of {tenant or 'every tenant'}: {folded} events folded")

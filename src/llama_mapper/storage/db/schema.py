@@ -114,3 +114,49 @@ audit_heads = Table(
     Column("seq", BigInteger, nullable=False, autoincrement=False),
     Column("hash", Text, nullable=False),
 )
+
+# Read models (CQRS projections) of the evidence store, maintained by
+# ``llama_mapper.audit.projections`` in the same transaction as every append and rebuildable
+# from the chain at any time. They are derived data: the chain stays the only evidence.
+
+#: Events per canonical label per UTC day (``day`` is ``YYYY-MM-DD`` of the event's ts).
+proj_label_daily = Table(
+    "proj_label_daily",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("day", Text, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "day", "label"),
+)
+
+#: Events per framework control, and the newest event ts that touched it.
+proj_control_evidence = Table(
+    "proj_control_evidence",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("control", Text, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("last_seen_ts", Text, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "control"),
+)
+
+#: Events per detector and how many of them include ``OTHER.Unknown`` (unknown-label rate).
+proj_detector_quality = Table(
+    "proj_detector_quality",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("detector", Text, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("unknown_events", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "detector"),
+)
+
+#: The last seq of the tenant's chain folded into the read models without a gap; behind
+#: the chain head means the read models are stale and need a rebuild.
+proj_positions = Table(
+    "proj_positions",
+    metadata,
+    Column("tenant_id", Text, primary_key=True),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+)

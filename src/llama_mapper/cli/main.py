@@ -14,7 +14,15 @@ import typer
 
 from llama_mapper.audit import MappingEvent
 from llama_mapper.audit.evidence import event_from_response
-from llama_mapper.cli import audit_cmd, auth_cmd, config_cmd, db_cmd, detectors_cmd, taxonomy_cmd
+from llama_mapper.cli import (
+    audit_cmd,
+    auth_cmd,
+    config_cmd,
+    db_cmd,
+    detectors_cmd,
+    model_cmd,
+    taxonomy_cmd,
+)
 from llama_mapper.cli.batch import default_workers, run_batch
 from llama_mapper.cli.common import (
     USER_ERRORS,
@@ -48,6 +56,7 @@ app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
 config_cmd.register(app)
+model_cmd.register(app)
 
 
 @app.command()

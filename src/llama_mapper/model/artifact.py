@@ -21,6 +21,7 @@ PACKAGED_MODELS = Path(__file__).parent / "artifacts"
 DEFAULT_MODEL_DIR = PACKAGED_MODELS / DEFAULT_VERSION
 
 CARD = "model_card.json"
+CARD_MARKDOWN = "MODEL_CARD.md"
 LABELS = "labels.json"
 CALIBRATION = "calibration.json"
 HEAD = "head.safetensors"

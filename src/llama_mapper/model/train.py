@@ -228,6 +228,8 @@ def train_embedding(
         write_json(output_dir / METRICS, card["metrics"])
     write_json(output_dir / CARD, card)
     (output_dir / CARD_MARKDOWN).write_text(card_markdown(card), encoding="utf-8")
+    # Finished: the checkpoint (optimizer state, 3x the adapter) is no longer needed.
+    checkpoint.unlink(missing_ok=True)
     return TrainResult(output_dir, card, seconds, start_epoch)
 
 
@@ -296,6 +298,8 @@ def _save(
     from safetensors.torch import save_file
 
     model.encoder.save_pretrained(str(output_dir))  # type: ignore[operator]
+    # PEFT also writes a template README; MODEL_CARD.md is the real card.
+    (output_dir / "README.md").unlink(missing_ok=True)
     adapter_config = output_dir / ADAPTER_CONFIG
     # PEFT records the base model's local path; a committed artifact must not.
     import orjson

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llama_mapper.audit import EventStore, MappingEvent
-from llama_mapper.audit.anchors import ANCHOR_SECRET
+from llama_mapper.audit.anchor_schedule import AnchorScheduler
+from llama_mapper.audit.anchors import ANCHOR_SECRET, AnchorStore
 from llama_mapper.audit.evidence import Fingerprinter
 from llama_mapper.audit.writer import EventWriter
 from llama_mapper.auth.service import AuthService
@@ -30,6 +31,7 @@ from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
 from llama_mapper.secrets import SecretProvider, provider_from_settings
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.engine import create_engine, database_url
+from llama_mapper.storage.objects import ObjectStore, object_store_from_settings
 from llama_mapper.storage.redis_batch import RedisBatcher
 
 if TYPE_CHECKING:
@@ -52,12 +54,16 @@ class Runtime:
     events: EventWriter[MappingEvent] | None = None
     fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
+    objects: ObjectStore | None = None
+    anchor_scheduler: AnchorScheduler | None = None
 
     @property
     def uses_database(self) -> bool:
         return self.auth is not None or self.events is not None
 
     async def aclose(self) -> None:
+        if self.anchor_scheduler is not None:
+            await self.anchor_scheduler.stop()
         if self.events is not None:
             await self.events.stop()  # flush the evidence queue before the engine goes
         if self.redis is not None:
@@ -160,6 +166,13 @@ def build_runtime(
             backpressure=audit.backpressure,
         )
         fingerprint = Fingerprinter(secrets, audit.fingerprint_secret)
+    objects = object_store_from_settings(settings, secrets)
+    anchor_scheduler = None
+    if settings.audit.enabled and settings.audit.anchor_interval_seconds > 0:
+        interval = settings.audit.anchor_interval_seconds
+        anchor_scheduler = AnchorScheduler(
+            EventStore(engine), AnchorStore(objects), secrets, interval
+        )
     return Runtime(
         settings,
         service,
@@ -172,4 +185,6 @@ def build_runtime(
         events=events,
         fingerprint=fingerprint,
         redis=redis,
+        objects=objects,
+        anchor_scheduler=anchor_scheduler,
     )

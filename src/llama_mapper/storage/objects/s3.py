@@ -201,6 +201,8 @@ class S3ObjectStore:
                 self._s3().put_object(**args)
                 return
             args["IfNoneMatch"] = "*"
+        else:
+            self._refuse_write_once(name)
         try:
             self._s3().put_object(**args)
         except _client_error() as exc:
@@ -220,6 +222,18 @@ class S3ObjectStore:
                 return
             raise
         raise ObjectExists(f"object {name[len(self.prefix) :]!r} exists and is write-once")
+
+    def _refuse_write_once(self, name: str) -> None:
+        """A plain put must not replace a write-once object (a HEAD first: plain puts are
+        rare, whole-object writes)."""
+        try:
+            head = self._head(name)
+        except _client_error() as exc:
+            if _code(exc) in _MISSING_CODES:
+                return
+            raise
+        if head.get("Metadata", {}).get(WRITE_ONCE_META) == "true" or head.get("ObjectLockMode"):
+            raise ObjectExists(f"object {name[len(self.prefix) :]!r} exists and is write-once")
 
     def _head(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._s3().head_object(Bucket=self.bucket, Key=name)

@@ -253,6 +253,11 @@ class S3ObjectStore:
                     f"s3 object store: bucket {self.bucket!r} does not exist at {self._where()}",
                     "no_bucket",
                 ) from None
+            if _code(exc) == "403":
+                # A HEAD reply has no body, so no error code: ask again with a GET that
+                # names it (SignatureDoesNotMatch, InvalidAccessKeyId, AccessDenied).
+                self._s3().list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+                return
             raise
 
     def _lock_configuration(self) -> bool:

@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -192,6 +192,12 @@ class ObjectStoreSettings(_Section):
         400, ge=1, le=36500, description="COMPLIANCE retention of anchors where Object Lock is on."
     )
     prefix: str = Field("", description="Key prefix inside the bucket, e.g. llama-mapper/prod.")
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> ObjectStoreSettings:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("object_store.bucket must be set for the s3 backend")
+        return self
 
 
 class ObservabilitySettings(_Section):

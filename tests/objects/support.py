@@ -1,8 +1,9 @@
 """Buckets and stores on the real SeaweedFS for the object-store tests.
 
-Two buckets per test session (one with Object Lock, one without) rather than one per test:
-each bucket takes its own volumes on the server, and locked objects cannot be cleaned up
-anyway. Tests isolate by key prefix instead, like the PostgreSQL tests by schema.
+Two fixed buckets (one with Object Lock, one without), created when missing, rather than
+one per test or per run: each bucket takes its own volumes on the server (a long-lived dev
+server would run out of them), and locked objects cannot be cleaned up anyway. Tests
+isolate by a fresh key prefix instead, like the PostgreSQL tests by schema.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from tests.servicecheck import S3_ADMIN, require_s3
 from llama_mapper.secrets import env_var_name
 from llama_mapper.storage.objects import S3Credentials, S3ObjectStore
 
-RUN = uuid.uuid4().hex[:8]
-LOCKED_BUCKET = f"mapper-locked-{RUN}"
-PLAIN_BUCKET = f"mapper-plain-{RUN}"
+LOCKED_BUCKET = "mapper-test-locked"
+PLAIN_BUCKET = "mapper-test-plain"
 _created: set[str] = set()
 
 
@@ -42,7 +42,10 @@ def bucket(locked: bool) -> tuple[str, str]:
     endpoint = require_s3()
     name = LOCKED_BUCKET if locked else PLAIN_BUCKET
     if name not in _created:
-        admin_client(endpoint).create_bucket(Bucket=name, ObjectLockEnabledForBucket=locked)
+        client = admin_client(endpoint)
+        existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        if name not in existing:
+            client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=locked)
         _created.add(name)
     return endpoint, name
 

@@ -142,3 +142,10 @@ def test_s3_without_bucket_setting_is_one_line(db: Path, monkeypatch: pytest.Mon
     result = runner.invoke(audit_cmd.app, ["anchor"])
     assert result.exit_code == 1
     assert "object_store.bucket must be set" in _one_error_line(result.output)
+
+
+def test_unsafe_prefix_setting_is_one_line(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLAMA_MAPPER_OBJECT_STORE__PREFIX", "../elsewhere")
+    result = runner.invoke(audit_cmd.app, ["anchor"])
+    assert result.exit_code == 1
+    assert "invalid object key '../elsewhere'" in _one_error_line(result.output)

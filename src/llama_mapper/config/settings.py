@@ -197,6 +197,10 @@ class ObjectStoreSettings(_Section):
     def _s3_needs_a_bucket(self) -> ObjectStoreSettings:
         if self.backend == "s3" and not self.bucket:
             raise ValueError("object_store.bucket must be set for the s3 backend")
+        if self.prefix.strip("/"):
+            from llama_mapper.storage.objects import check_key  # the one key rule
+
+            check_key(self.prefix.strip("/"))
         return self
 
 

@@ -172,7 +172,7 @@ class S3ObjectStore:
                     "object-lock",
                     True,
                     f"bucket {self.bucket}: S3 Object Lock, COMPLIANCE mode, "
-                    f"{self.object_lock_days} days",
+                    f"{self.object_lock_days} day{'s' if self.object_lock_days != 1 else ''}",
                 )
             how = "If-None-Match" if self._conditional_writes else "a head check (racy)"
             return Protection(

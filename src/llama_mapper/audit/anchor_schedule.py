@@ -39,6 +39,7 @@ class AnchorRunStats:
 
     runs: int = 0
     anchored: int = 0
+    #: Tenants the last run refused to anchor because their chain does not verify.
     refused: list[str] = field(default_factory=list)
     last_error: str | None = None
 
@@ -101,6 +102,7 @@ class AnchorScheduler:
         """Anchor every tenant whose head moved; returns how many anchors were written."""
         self.stats.runs += 1
         written = 0
+        refused: list[str] = []
         try:
             tenants = await list_tenants(self.store)
             for tenant in tenants:
@@ -111,7 +113,7 @@ class AnchorScheduler:
                         await anchor_tenants(self.store, self.anchors, self.secrets, [tenant])
                     )
                 except AnchorError as exc:
-                    self.stats.refused.append(tenant)
+                    refused.append(tenant)
                     logger.error("anchor refused", extra={"tenant_id": tenant, "reason": str(exc)})
             self.stats.last_error = None
         except (ObjectStoreError, SecretError, OSError) as exc:
@@ -123,6 +125,7 @@ class AnchorScheduler:
                 "anchoring failed, retried next run", extra={"reason": type(exc).__name__}
             )
         self.stats.anchored += written
+        self.stats.refused = refused
         if written:
             logger.info("anchored chain heads", extra={"anchors": written})
         return written

@@ -112,6 +112,8 @@ async def _object_store(runtime: Runtime) -> str:
         return f"{objects.backend}: down (no answer in {CHECK_TIMEOUT * 3:.0f}s)"
     schedule = runtime.anchor_scheduler
     anchoring = "anchoring off" if schedule is None else f"anchoring every {schedule.interval:g}s"
+    if schedule is not None and schedule.stats.refused:
+        anchoring += f", chain does not verify, NOT anchored: {', '.join(schedule.stats.refused)}"
     if schedule is not None and schedule.stats.last_error:
         anchoring += f", last run failed: {schedule.stats.last_error}"
     return f"{objects.backend}: ok, write-once by {protection.describe()}; {anchoring}"

@@ -130,7 +130,7 @@ class RequestGuard:
             response = await self._call(handler, tenant, request_id)
         else:
             response = await self._idempotent(request, route, tenant, idempotency_key, handler)
-        response.headers.update(headers)
+        _add_headers(response, headers)
         return response
 
     def _tenant(
@@ -233,6 +233,19 @@ class RequestGuard:
         except IdempotencyUnavailable:
             observe("unavailable")  # the answer stands; only the record is lost
         return response
+
+
+def _add_headers(response: Response, headers: dict[str, str]) -> None:
+    """``response.headers.update(headers)``, without its scan per header in the common case
+    where none of them is there yet (the rate-limit headers, on every request)."""
+    encoded = [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    ]
+    present = {name for name, _ in response.raw_headers}
+    if present.isdisjoint(name for name, _ in encoded):
+        response.raw_headers.extend(encoded)
+    else:
+        response.headers.update(headers)
 
 
 _KEPT_HEADERS = {"content-type", "deprecation", "sunset", "link", "x-request-id"}

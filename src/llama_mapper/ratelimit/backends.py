@@ -7,6 +7,7 @@ drain each of its keys' allowances on requests that never ran.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -209,27 +210,26 @@ class RedisBackend:
     ) -> Decision:
         _check_args(buckets, cost)
         keys = [self._prefix + key for key, _ in buckets]
-        args: list[str | int | float] = [
-            str(cost),
-            "" if now is None else repr(float(now)),
-            repr(EPSILON_SECONDS),
-        ]
+        args: list[str] = [str(cost), "" if now is None else repr(float(now)), _EPSILON_ARG]
         for _, quota in buckets:
-            args += [repr(quota.interval), str(quota.burst)]
+            args += _quota_args(quota)
         try:
             reply = await self._batcher.evalsha(self._sha, keys, args)
         except (RedisError, OSError) as exc:
             raise RateLimitUnavailable(f"redis rate-limit backend: {type(exc).__name__}") from exc
         try:
-            verdict, server_now, *tats = (_text(item) for item in reply)
-            at = float(server_now)
+            verdict, server_now, *tats = reply
+            allowed = _number(verdict) == 1
+            at = _number(server_now)
             states = [
-                evaluate(quota, float(tat), at, cost)
+                evaluate(quota, _number(tat), at, cost)
                 for (_, quota), tat in zip(buckets, tats, strict=True)
             ]
         except (TypeError, ValueError) as exc:
             raise RateLimitUnavailable("redis rate-limit backend: malformed reply") from exc
-        return most_restrictive([s.decision for s in states], allowed=verdict == "1")
+        if len(states) == 1 and states[0].allowed == allowed:
+            return states[0].decision  # what most_restrictive would pick, without the lists
+        return most_restrictive([s.decision for s in states], allowed=allowed)
 
     async def healthy(self) -> bool:
         try:
@@ -238,9 +238,17 @@ class RedisBackend:
             return False
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
-        return value
+_EPSILON_ARG = repr(EPSILON_SECONDS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _quota_args(quota: Quota) -> tuple[str, str]:
+    """The script's per-bucket arguments, formatted once per distinct quota."""
+    return repr(quota.interval), str(quota.burst)
+
+
+def _number(value: object) -> float:
+    """A number from a reply item: bytes, or str from a client that decodes replies."""
+    if isinstance(value, bytes | str):
+        return float(value)
     raise TypeError("unexpected reply item")

@@ -13,6 +13,7 @@ than ``tau`` ahead of ``now``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,27 +45,39 @@ class Quota:
 
     @classmethod
     def from_limit(cls, limit: Limit) -> Quota:
-        """The quota a configured :class:`Limit` describes; burst defaults to the rate."""
+        """The quota a configured :class:`Limit` describes; burst defaults to the rate.
+
+        Every request asks for its quotas, so equal limits share one (immutable) Quota.
+        """
         burst = limit.burst if limit.burst is not None else limit.rate
+        if cls is Quota:
+            return _shared_quota(limit.rate, limit.period_seconds, burst)
         return cls(rate=limit.rate, period_seconds=limit.period_seconds, burst=burst)
 
-    @property
+    # Cached (they are asked for on every check; the dataclass is frozen, so they never
+    # go stale): cached_property writes the instance dict, which frozen allows.
+    @functools.cached_property
     def interval(self) -> float:
         """Seconds one unit of cost occupies the bucket (the emission interval ``T``)."""
         return self.period_seconds / self.rate
 
-    @property
+    @functools.cached_property
     def tolerance(self) -> float:
         """How far ahead of now the TAT may run: a full bucket is ``burst`` intervals."""
         return self.interval * self.burst
 
-    @property
+    @functools.cached_property
     def policy(self) -> str:
         """The ``RateLimit-Policy`` header value, so clients can learn the quota itself."""
         value = f"{self.rate};w={int(self.period_seconds)}"
         if self.burst != self.rate:
             value += f";burst={self.burst}"
         return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_quota(rate: int, period_seconds: float, burst: int) -> Quota:
+    return Quota(rate=rate, period_seconds=period_seconds, burst=burst)
 
 
 @dataclass(frozen=True)

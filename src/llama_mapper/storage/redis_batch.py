@@ -5,6 +5,10 @@ same moment. Sending each as its own round trip costs a syscall pair and a clien
 pass per command; sending those of one loop turn as a single pipeline costs about that once.
 A lone command goes out alone, so an idle server pays nothing extra. Commands stay
 independent (no MULTI): each gets its own result or its own error.
+
+Batches travel on a lean pipelined connection of their own (:mod:`.redis_wire`) when the
+client's settings allow it, and through the client library's pipeline otherwise; both
+raise the library's exception classes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from llama_mapper.storage.redis_wire import WireConnection, WireSettings, pack, wire_settings
+
 _Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
 
 
@@ -26,6 +32,8 @@ class RedisBatcher:
         self._flush_scheduled = False
         self._flushes: set[asyncio.Task[None]] = set()  # strong refs until each is done
         self._scripts: dict[str, str] = {}
+        self._wire_settings: WireSettings | None = wire_settings(redis)
+        self._wire: WireConnection | None = None
 
     async def execute(self, *command: Any) -> Any:
         """Run one command (``"SET", key, value, "NX"`` …) as part of the current batch."""
@@ -37,6 +45,12 @@ class RedisBatcher:
             # call_soon: every task already runnable gets to queue its command first.
             loop.call_soon(self._start_flush, loop)
         return await future
+
+    async def aclose(self) -> None:
+        """Close the batcher's own connection (the client's pool is the caller's to close)."""
+        if self._wire is not None:
+            self._wire.close()
+            self._wire = None
 
     def script(self, source: str) -> str:
         """Register a Lua script; returns the SHA1 to pass to :meth:`evalsha`."""
@@ -50,13 +64,37 @@ class RedisBatcher:
         try:
             return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
         except NoScriptError:
-            await self.redis.script_load(self._scripts[sha])
+            await self.execute("SCRIPT", "LOAD", self._scripts[sha])
             return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
 
     def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._wire_settings is not None:
+            self._send_on_wire(loop)
+            return
         task = loop.create_task(self._flush())
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
+
+    def _send_on_wire(self, loop: asyncio.AbstractEventLoop) -> None:
+        # No task: the replies resolve the futures from the connection's data callback.
+        batch, self._pending = self._pending, []
+        self._flush_scheduled = False
+        wire = self._wire
+        if wire is None or wire.closed or wire.loop is not loop:
+            assert self._wire_settings is not None
+            wire = self._wire = WireConnection(self._wire_settings)
+        futures: list[asyncio.Future[Any]] = []
+        packed: list[bytes] = []
+        for command, future in batch:
+            try:
+                packed.append(pack(command))
+            except Exception as exc:  # a bad argument fails its own command only
+                if not future.done():
+                    future.set_exception(exc)
+                continue
+            futures.append(future)
+        if futures:
+            wire.send(b"".join(packed), futures)
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []

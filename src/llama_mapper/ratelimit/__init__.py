@@ -6,6 +6,7 @@ from llama_mapper.ratelimit.backends import (
     RateLimitBackend,
     RateLimitUnavailable,
     RedisBackend,
+    TimedRateLimitBackend,
 )
 from llama_mapper.ratelimit.gcra import Decision, Quota
 from llama_mapper.ratelimit.headers import rate_limit_headers
@@ -22,6 +23,7 @@ __all__ = [
     "RateLimitUnavailable",
     "RateLimiter",
     "RedisBackend",
+    "TimedRateLimitBackend",
     "client_ip",
     "identity_buckets",
     "rate_limit_headers",

@@ -60,6 +60,24 @@ class RateLimitBackend(Protocol):
         ...
 
 
+class TimedRateLimitBackend(RateLimitBackend, Protocol):
+    """A backend that enforces a per-call ``timeout`` itself (``honours_timeout = True``).
+
+    Past the timeout the call raises; the limiter treats that like any backend failure.
+    """
+
+    honours_timeout: bool
+
+    async def acquire_many(
+        self,
+        buckets: Sequence[Bucket],
+        cost: int,
+        now: float | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Decision: ...
+
+
 def _check_args(buckets: Sequence[Bucket], cost: int) -> None:
     # Programming errors, refused before anything is charged.
     if not buckets:
@@ -79,6 +97,7 @@ class MemoryBackend:
     """
 
     name = "memory"
+    honours_timeout = True  # it never waits, so every call is within any timeout
 
     def __init__(self, *, max_keys: int = 100_000) -> None:
         if max_keys < 1:
@@ -96,7 +115,12 @@ class MemoryBackend:
         return await self.acquire_many([(key, quota)], cost, now)
 
     async def acquire_many(
-        self, buckets: Sequence[Bucket], cost: int, now: float | None = None
+        self,
+        buckets: Sequence[Bucket],
+        cost: int,
+        now: float | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Decision:
         _check_args(buckets, cost)
         # Monotonic: a wall-clock step must not refill or freeze every bucket at once.
@@ -190,6 +214,7 @@ class RedisBackend:
     """
 
     name = "redis"
+    honours_timeout = True  # the batcher's connection enforces it
 
     def __init__(
         self, redis: Redis, prefix: str = "lm:rl:", batcher: RedisBatcher | None = None
@@ -206,7 +231,12 @@ class RedisBackend:
         return await self.acquire_many([(key, quota)], cost, now)
 
     async def acquire_many(
-        self, buckets: Sequence[Bucket], cost: int, now: float | None = None
+        self,
+        buckets: Sequence[Bucket],
+        cost: int,
+        now: float | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Decision:
         _check_args(buckets, cost)
         keys = [self._prefix + key for key, _ in buckets]
@@ -214,7 +244,7 @@ class RedisBackend:
         for _, quota in buckets:
             args += _quota_args(quota)
         try:
-            reply = await self._batcher.evalsha(self._sha, keys, args)
+            reply = await self._batcher.evalsha(self._sha, keys, args, timeout=timeout)
         except (RedisError, OSError) as exc:
             raise RateLimitUnavailable(f"redis rate-limit backend: {type(exc).__name__}") from exc
         try:

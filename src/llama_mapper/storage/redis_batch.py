@@ -6,23 +6,33 @@ pass per command; sending those of one loop turn as a single pipeline costs abou
 A lone command goes out alone, so an idle server pays nothing extra. Commands stay
 independent (no MULTI): each gets its own result or its own error.
 
-Batches travel on a lean pipelined connection of their own (:mod:`.redis_wire`) when the
-client's settings allow it, and through the client library's pipeline otherwise; both
-raise the library's exception classes.
+Batches travel on a lean pipelined connection of the batcher's own (:mod:`.redis_wire`)
+when the client's settings allow it, and through the client library's pipeline otherwise;
+both raise the library's exception classes. A caller's ``timeout`` is enforced by that
+connection's watchdog (within :data:`~.redis_wire.WATCHDOG_SECONDS`), which is much
+cheaper than an ``asyncio.timeout`` per command on the hot path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from llama_mapper.storage.redis_wire import WireConnection, WireSettings, pack, wire_settings
+from llama_mapper.storage.redis_wire import (
+    NO_DEADLINE,
+    WireConnection,
+    WireSettings,
+    pack,
+    wire_settings,
+)
 
-_Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
+# (command, future, deadline on the monotonic clock or NO_DEADLINE)
+_Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]", float]
 
 
 class RedisBatcher:
@@ -35,16 +45,24 @@ class RedisBatcher:
         self._wire_settings: WireSettings | None = wire_settings(redis)
         self._wire: WireConnection | None = None
 
-    async def execute(self, *command: Any) -> Any:
-        """Run one command (``"SET", key, value, "NX"`` …) as part of the current batch."""
+    async def execute(self, *command: Any, timeout: float | None = None) -> Any:
+        """Run one command (``"SET", key, value, "NX"`` …) as part of the current batch.
+
+        ``timeout`` bounds the wait for its reply; past it the call raises the client
+        library's ``TimeoutError`` (a ``RedisError``).
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((command, future))
+        deadline = NO_DEADLINE if timeout is None else time.monotonic() + timeout
+        self._pending.append((command, future, deadline))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             # call_soon: every task already runnable gets to queue its command first.
             loop.call_soon(self._start_flush, loop)
-        return await future
+        if timeout is None or self._wire_settings is not None:
+            return await future
+        async with asyncio.timeout(timeout):  # the library's pipeline has no watchdog
+            return await future
 
     async def aclose(self) -> None:
         """Close the batcher's own connection (the client's pool is the caller's to close)."""
@@ -58,14 +76,21 @@ class RedisBatcher:
         self._scripts[sha] = source
         return sha
 
-    async def evalsha(self, sha: str, keys: list[str], args: list[Any]) -> Any:
+    async def evalsha(
+        self, sha: str, keys: list[str], args: list[Any], *, timeout: float | None = None
+    ) -> Any:
         """Run a registered script, loading it first if Redis does not know it (yet, or
-        any more after a restart)."""
+        any more after a restart). ``timeout`` bounds the whole call, reloading included."""
+        started = time.monotonic()
         try:
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+            return await self.execute("EVALSHA", sha, len(keys), *keys, *args, timeout=timeout)
         except NoScriptError:
-            await self.execute("SCRIPT", "LOAD", self._scripts[sha])
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+            await self.execute(
+                "SCRIPT", "LOAD", self._scripts[sha], timeout=_left(timeout, started)
+            )
+            return await self.execute(
+                "EVALSHA", sha, len(keys), *keys, *args, timeout=_left(timeout, started)
+            )
 
     def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._wire_settings is not None:
@@ -83,18 +108,19 @@ class RedisBatcher:
         if wire is None or wire.closed or wire.loop is not loop:
             assert self._wire_settings is not None
             wire = self._wire = WireConnection(self._wire_settings)
-        futures: list[asyncio.Future[Any]] = []
+        waiting: list[tuple[asyncio.Future[Any], float]] = []
         packed: list[bytes] = []
-        for command, future in batch:
+        for command, future, deadline in batch:
+            if future.done():  # cancelled before it was sent
+                continue
             try:
                 packed.append(pack(command))
             except Exception as exc:  # a bad argument fails its own command only
-                if not future.done():
-                    future.set_exception(exc)
+                future.set_exception(exc)
                 continue
-            futures.append(future)
-        if futures:
-            wire.send(b"".join(packed), futures)
+            waiting.append((future, deadline))
+        if waiting:
+            wire.send(b"".join(packed), waiting)
 
     async def _flush(self) -> None:
         batch, self._pending = self._pending, []
@@ -106,15 +132,21 @@ class RedisBatcher:
                 replies = [await self.redis.execute_command(*command)]  # type: ignore[no-untyped-call]
             else:
                 pipe = self.redis.pipeline(transaction=False)
-                for command, _ in batch:
+                for command, _, _ in batch:
                     pipe.execute_command(*command)
                 replies = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # a lone command's error, or the connection failed
             replies = [exc] * len(batch)
-        for (_, future), reply in zip(batch, replies, strict=True):
+        for (_, future, _), reply in zip(batch, replies, strict=True):
             if future.done():  # the caller timed out or was cancelled
                 continue
             if isinstance(reply, BaseException):
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+
+
+def _left(timeout: float | None, started: float) -> float | None:
+    if timeout is None:
+        return None
+    return max(timeout - (time.monotonic() - started), 0.0)

@@ -20,6 +20,7 @@ callers handle one set of exceptions whichever path served them.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, InvalidResponse, ResponseError
+from redis.exceptions import DataError, InvalidResponse, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # The library's mapping of error prefixes (NOSCRIPT, WRONGPASS, ...) to exception classes.
@@ -41,6 +42,10 @@ IDLE_CLOSE_SECONDS = 30.0
 #: How often the connection checks its deadline and idleness (one timer per connection).
 WATCHDOG_SECONDS = 0.1
 _CRLF = b"\r\n"
+#: The deadline of a command whose caller set none.
+NO_DEADLINE = math.inf
+
+Waiter = tuple["asyncio.Future[Any]", float]
 
 
 @dataclass(frozen=True)
@@ -126,8 +131,9 @@ class _Incomplete(Exception):
     """The buffer ends inside a reply; wait for more bytes."""
 
 
-def _error(message: str) -> ResponseError:
-    error: ResponseError = BaseParser.parse_error(message)  # type: ignore[no-untyped-call]
+def _error(message: str) -> RedisError:
+    # Not always a ResponseError: NOAUTH and WRONGPASS become AuthenticationError.
+    error: RedisError = BaseParser.parse_error(message)  # type: ignore[no-untyped-call]
     return error
 
 
@@ -186,10 +192,10 @@ class _Protocol(asyncio.Protocol):
                 reply, pos = parse_reply(buf, pos)
                 if not waiting:
                     raise InvalidResponse("protocol error: a reply nobody asked for")
-                future = waiting.popleft()
-                if future.done():  # its caller gave up
+                future = waiting.popleft()[0]
+                if future.done():  # its caller gave up (or its deadline passed)
                     continue
-                if isinstance(reply, ResponseError):
+                if isinstance(reply, RedisError):  # an error reply, this command's own
                     future.set_exception(reply)
                 else:
                     future.set_result(reply)
@@ -206,34 +212,42 @@ class _Protocol(asyncio.Protocol):
 
 
 class WireConnection:
-    """One connection; :meth:`send` writes a batch now or as soon as it is connected."""
+    """One connection; :meth:`send` writes a batch now or as soon as it is connected.
+
+    A watchdog runs every :data:`WATCHDOG_SECONDS` while the connection is open: it fails
+    each command whose own deadline has passed (its reply, when it comes, is skipped), fails
+    the whole connection when no reply has come for ``read_timeout`` while commands wait,
+    and closes it after :data:`IDLE_CLOSE_SECONDS` without use.
+    """
 
     def __init__(self, settings: WireSettings) -> None:
         self.settings = settings
         self.loop = asyncio.get_running_loop()
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+        #: Commands written and not yet answered: (future, deadline), oldest first.
+        self.waiting: deque[Waiter] = deque()
         self.progress = time.monotonic()  # last reply (or first command after an idle time)
         self._transport: asyncio.Transport | None = None
-        self._backlog: list[tuple[bytes, list[asyncio.Future[Any]]]] = []
+        self._backlog: list[tuple[bytes, list[Waiter]]] = []
         self._connecting: asyncio.Task[None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self.closed = False
 
-    def send(self, packed: bytes, futures: list[asyncio.Future[Any]]) -> None:
+    def send(self, packed: bytes, waiters: list[Waiter]) -> None:
         if self.closed:
             error = RedisConnectionError("connection closed")
-            for future in futures:
+            for future, _ in waiters:
                 if not future.done():
                     future.set_exception(error)
             return
         if self._transport is None:
-            self._backlog.append((packed, futures))
+            self._backlog.append((packed, waiters))
             if self._connecting is None:
                 self._connecting = self.loop.create_task(self._connect())
+                self._arm()
             return
         if not self.waiting:
             self.progress = time.monotonic()
-        self.waiting.extend(futures)
+        self.waiting.extend(waiters)
         self._transport.write(packed)
 
     async def _connect(self) -> None:
@@ -252,6 +266,9 @@ class WireConnection:
             where = settings.path or f"{settings.host}:{settings.port}"
             self.fail(RedisConnectionError(f"Error connecting to {where}: {type(exc).__name__}"))
             return
+        if self.closed:  # closed while connecting
+            transport.abort()
+            return
         self._transport = transport
         handshake: list[list[str | int]] = []
         if settings.password is not None:
@@ -263,14 +280,13 @@ class WireConnection:
             handshake.append(["SELECT", settings.db])
         futures = [self.loop.create_future() for _ in handshake]
         if handshake:
-            self.waiting.extend(futures)
+            self.waiting.extend((future, NO_DEADLINE) for future in futures)
             transport.write(b"".join(pack(command) for command in handshake))
         backlog, self._backlog = self._backlog, []
-        for packed, batch in backlog:  # behind the handshake, in order
-            self.waiting.extend(batch)
+        for packed, waiters in backlog:  # behind the handshake, in order
+            self.waiting.extend(waiters)
             transport.write(packed)
         self.progress = time.monotonic()
-        self._arm()
         for future in futures:
             try:
                 await future
@@ -287,16 +303,24 @@ class WireConnection:
         self._watchdog = None
         if self.closed:
             return
-        idle = time.monotonic() - self.progress
+        now = time.monotonic()
+        idle = now - self.progress
         timeout = self.settings.read_timeout
-        if self.waiting:
+        if self.waiting and self._transport is not None:
             if timeout is not None and idle > timeout:
                 self.fail(RedisTimeoutError("Timeout reading from Redis"))
                 return
-        elif idle > IDLE_CLOSE_SECONDS:
+        elif not self._backlog and idle > IDLE_CLOSE_SECONDS:
             self.fail(RedisConnectionError("idle connection closed"))
             return
+        self._expire(now)
         self._arm()
+
+    def _expire(self, now: float) -> None:
+        for waiters in (self.waiting, *(w for _, w in self._backlog)):
+            for future, deadline in waiters:
+                if deadline <= now and not future.done():
+                    future.set_exception(RedisTimeoutError("Timeout waiting for a Redis reply"))
 
     def fail(self, error: Exception) -> None:
         """Close for good, failing every command still waiting for a reply."""
@@ -305,14 +329,15 @@ class WireConnection:
         self.closed = True
         if self._watchdog is not None:
             self._watchdog.cancel()
+            self._watchdog = None
         if self._transport is not None:
             self._transport.abort()
         pending = list(self.waiting)
         self.waiting.clear()
-        for _, batch in self._backlog:
-            pending.extend(batch)
+        for _, waiters in self._backlog:
+            pending.extend(waiters)
         self._backlog = []
-        for future in pending:
+        for future, _ in pending:
             if not future.done():
                 future.set_exception(error)
 

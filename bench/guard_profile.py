@@ -7,7 +7,9 @@ ratio, and optionally a cProfile of the features-on run. No sockets to the app, 
 in the measured process beyond a few dict builds, so the figure is the server's own work.
 
 The app's own logs go to stderr: send them to /dev/null.
-Usage: python bench/guard_profile.py [--requests 4000] [--concurrency 32] [--profile on]
+Both apps live in one event loop and are driven in alternating slices, so both see the
+same machine load: the median of the slice-pair ratios is steady even on a busy host.
+Usage: python bench/guard_profile.py [--requests 500] [--rounds 20] [--profile on]
 Needs Redis on 127.0.0.1:6379 (uses database 14, flushed by this script).
 """
 
@@ -15,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import os
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,39 +126,52 @@ async def drive(app: Any, key: str | None, requests: int, concurrency: int) -> C
     return statuses
 
 
-async def measure(
-    features: bool, key: str | None, args: argparse.Namespace, profile: bool
-) -> tuple[float, float, Counter[int]]:
+def build_app(state: str, features: bool, args: argparse.Namespace) -> Any:
     from llama_mapper.api.app import create_app
+    from llama_mapper.config.settings import load_settings
 
-    app = create_app()
-    async with app.router.lifespan_context(app):
-        await drive(app, key, 300, args.concurrency)  # warm-up: caches, connections
-        profiler = cProfile.Profile(time.process_time) if profile else None
-        cpu, wall = time.process_time(), time.perf_counter()
-        if profiler:
-            profiler.enable()
-        statuses = await drive(app, key, args.requests, args.concurrency)
-        if profiler:
-            profiler.disable()
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    if profiler:
+    _set_env(feature_env(state, features), args, features)
+    return create_app(load_settings())
+
+
+async def alternate(
+    apps: dict[str, Any], keys: dict[str, str | None], args: argparse.Namespace
+) -> tuple[dict[str, list[float]], dict[str, Counter[int]]]:
+    """Run both apps in this loop, in alternating slices, so both see the same machine."""
+    cpu: dict[str, list[float]] = {phase: [] for phase in apps}
+    statuses: dict[str, Counter[int]] = {phase: Counter() for phase in apps}
+    async with contextlib.AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        for phase, app in apps.items():
+            await drive(app, keys[phase], 300, args.concurrency)  # warm-up
+        profiler = cProfile.Profile(time.process_time) if args.profile != "none" else None
+        for _ in range(args.rounds):
+            for phase, app in apps.items():
+                profiling = profiler is not None and args.profile in (phase, "both")
+                started = time.process_time()
+                if profiling:
+                    profiler.enable()  # type: ignore[union-attr]
+                statuses[phase] += await drive(app, keys[phase], args.requests, args.concurrency)
+                if profiling:
+                    profiler.disable()  # type: ignore[union-attr]
+                cpu[phase].append((time.process_time() - started) / args.requests)
+    if profiler is not None:
         if args.dump:
-            profiler.dump_stats(f"{args.dump}.{'on' if features else 'off'}")
-        stats = pstats.Stats(profiler, stream=sys.stdout).sort_stats(args.sort)
-        stats.print_stats(args.top)
-    return cpu, wall, statuses
+            profiler.dump_stats(args.dump)
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats(args.sort).print_stats(args.top)
+    return cpu, statuses
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--requests", type=int, default=500, help="requests per slice")
+    parser.add_argument("--rounds", type=int, default=20, help="alternating on/off slices")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--profile", choices=["on", "off", "both", "none"], default="none")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=45)
-    parser.add_argument("--dump", help="also write the profile to DUMP.on / DUMP.off")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating on/off rounds")
+    parser.add_argument("--dump", help="also write the profile to this file")
     parser.add_argument("--phase", choices=["on", "off", "both"], default="both")
     parser.add_argument(
         "--no-audit", action="store_true", help="evidence store off in both phases (profiling)"
@@ -172,29 +189,28 @@ def main() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     state = tempfile.mkdtemp(prefix="lm-prof-")
     os.environ.pop("LLAMA_MAPPER_CONFIG", None)
-    key: str | None = None
-    per_request: dict[str, list[float]] = {"on": [], "off": []}
     phases = [p for p in ("on", "off") if args.phase in (p, "both")]
-    for _ in range(args.rounds):  # alternated, so both phases see the same machine load
-        for phase in phases:
-            features = phase == "on"
-            _set_env(feature_env(state, features), args, features)
-            if features and key is None:
-                key = _create_key()
-            cpu, wall, statuses = asyncio.run(
-                measure(features, key if features else None, args, args.profile in (phase, "both"))
-            )
-            per_request[phase].append(cpu / args.requests)
-            codes = " ".join(f"{s}:{n}" for s, n in sorted(statuses.items()))
-            print(
-                f"features {phase:<3}: {1000 * cpu / args.requests:6.3f} CPU-s per 1000 requests; "
-                f"wall {args.requests / wall:5.0f} req/s  [{codes}]"
-            )
-    if len(phases) == 2:
-        on, off = min(per_request["on"]), min(per_request["off"])
+    keys: dict[str, str | None] = {"on": None, "off": None}
+    if "on" in phases:
+        _set_env(feature_env(state, True), args, True)
+        keys["on"] = _create_key()
+    apps = {phase: build_app(state, phase == "on", args) for phase in phases}
+    cpu, statuses = asyncio.run(alternate(apps, keys, args))
+    for phase in phases:
+        codes = " ".join(f"{s}:{n}" for s, n in sorted(statuses[phase].items()))
         print(
-            f"best of {args.rounds}: on {on * 1e6:.0f} us/request, off {off * 1e6:.0f} us/request; "
-            f"features add {(on - off) * 1e6:.0f} us; CPU per request off / on: {off / on:.2f}"
+            f"features {phase:<3}: median {1000 * statistics.median(cpu[phase]):.3f}, "
+            f"best {1000 * min(cpu[phase]):.3f} CPU-s per 1000 requests  [{codes}]"
+        )
+    if len(phases) == 2:
+        ratios = [off / on for on, off in zip(cpu["on"], cpu["off"], strict=True)]
+        on, off = statistics.median(cpu["on"]), statistics.median(cpu["off"])
+        print(
+            f"{args.rounds} alternating slices of {args.requests}: features add "
+            f"{(on - off) * 1e6:.0f} us/request (median on {on * 1e6:.0f}, off {off * 1e6:.0f}); "
+            f"CPU per request off / on: median of slice pairs {statistics.median(ratios):.2f} "
+            f"(quartiles {statistics.quantiles(ratios, n=4)[0]:.2f}-"
+            f"{statistics.quantiles(ratios, n=4)[2]:.2f})"
         )
 
 

@@ -9,11 +9,16 @@ from llama_mapper.ratelimit.backends import (
     TimedRateLimitBackend,
 )
 from llama_mapper.ratelimit.gcra import Decision, Quota
-from llama_mapper.ratelimit.headers import rate_limit_headers
+from llama_mapper.ratelimit.headers import (
+    RATE_LIMIT_HEADER_NAMES,
+    rate_limit_headers,
+    raw_rate_limit_headers,
+)
 from llama_mapper.ratelimit.identity import client_ip, identity_buckets
 from llama_mapper.ratelimit.limiter import FailureMode, RateLimiter
 
 __all__ = [
+    "RATE_LIMIT_HEADER_NAMES",
     "Bucket",
     "Decision",
     "FailureMode",
@@ -27,4 +32,5 @@ __all__ = [
     "client_ip",
     "identity_buckets",
     "rate_limit_headers",
+    "raw_rate_limit_headers",
 ]

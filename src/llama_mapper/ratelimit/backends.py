@@ -21,6 +21,7 @@ from llama_mapper.ratelimit.gcra import (
     EPSILON_SECONDS,
     Decision,
     Quota,
+    allowed_decision,
     evaluate,
     most_restrictive,
 )
@@ -251,14 +252,19 @@ class RedisBackend:
             verdict, server_now, *tats = reply
             allowed = _number(verdict) == 1
             at = _number(server_now)
+            stored = [_number(tat) for tat in tats]
+            if len(stored) != len(buckets):
+                raise ValueError("one TAT per bucket expected")
+            quotas = [quota for _, quota in buckets]
+            if allowed:
+                fast = allowed_decision(quotas, stored, at, cost)
+                if fast is not None:
+                    return fast
             states = [
-                evaluate(quota, _number(tat), at, cost)
-                for (_, quota), tat in zip(buckets, tats, strict=True)
+                evaluate(quota, tat, at, cost) for quota, tat in zip(quotas, stored, strict=True)
             ]
         except (TypeError, ValueError) as exc:
             raise RateLimitUnavailable("redis rate-limit backend: malformed reply") from exc
-        if len(states) == 1 and states[0].allowed == allowed:
-            return states[0].decision  # what most_restrictive would pick, without the lists
         return most_restrictive([s.decision for s in states], allowed=allowed)
 
     async def healthy(self) -> bool:

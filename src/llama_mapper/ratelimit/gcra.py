@@ -136,6 +136,41 @@ def evaluate(quota: Quota, stored_tat: float | None, now: float, cost: int) -> B
     return BucketState(allowed=allowed, new_tat=new_tat, decision=decision)
 
 
+def allowed_decision(
+    quotas: Sequence[Quota], stored_tats: Sequence[float], now: float, cost: int
+) -> Decision | None:
+    """The decision :func:`evaluate` + :func:`most_restrictive` reach when every bucket
+    allows ``cost``, or ``None`` when one does not (then use those two).
+
+    The common case of a shared backend's check, computed without a Decision and a
+    BucketState per bucket: only the reported (tightest) bucket's Decision is built.
+    A property test holds it to the general path.
+    """
+    best: tuple[int, float, Quota] | None = None
+    for quota, stored in zip(quotas, stored_tats, strict=True):
+        interval = quota.interval
+        tolerance = quota.tolerance
+        new_tat = max(stored, now) + cost * interval
+        if not new_tat - now <= tolerance + EPSILON_SECONDS:
+            return None
+        remaining = _whole_units(tolerance - (new_tat - now), interval)
+        reset = new_tat - now
+        # most_restrictive: least remaining, ties broken by the longest reset (first wins).
+        if best is None or (remaining, -reset) < (best[0], -best[1]):
+            best = (remaining, reset, quota)
+    if best is None:
+        raise ValueError("at least one bucket is required")
+    remaining, reset, quota = best
+    return Decision(
+        allowed=True,
+        limit=quota.burst,
+        remaining=remaining,
+        reset_seconds=max(reset, 0.0),
+        retry_after_seconds=None,
+        policy=quota.policy,
+    )
+
+
 def _whole_units(seconds: float, interval: float) -> int:
     return max(math.floor((seconds + EPSILON_SECONDS) / interval), 0)
 

@@ -93,14 +93,25 @@ def pack(args: Sequence[Any]) -> bytes:
     """One command in RESP: an array of bulk strings (str as UTF-8, int, float by repr).
 
     Exact type checks first: this runs for every command, and str, bytes and int are
-    nearly all it ever sees.
+    nearly all it ever sees. Short strings (command names, script ids, rate-limit keys and
+    quota arguments, repeated on every request) are encoded once and kept.
     """
     parts = [b"*%d\r\n" % len(args)]
+    chunks = _CHUNKS
     for arg in args:
         kind = type(arg)
         if kind is str:
-            data = arg.encode()
-        elif kind is bytes:
+            chunk = chunks.get(arg)
+            if chunk is None:
+                data = arg.encode()
+                chunk = b"$%d\r\n%s\r\n" % (len(data), data)
+                if len(arg) <= _CACHED_CHARS:
+                    if len(chunks) >= _CACHED_CHUNKS:
+                        chunks.clear()  # bounded; the hot ones come straight back
+                    chunks[arg] = chunk
+            parts.append(chunk)
+            continue
+        if kind is bytes:
             data = arg
         elif kind is int:
             data = b"%d" % arg
@@ -108,6 +119,11 @@ def pack(args: Sequence[Any]) -> bytes:
             data = _encode_other(arg)
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
     return b"".join(parts)
+
+
+_CHUNKS: dict[str, bytes] = {}
+_CACHED_CHARS = 48
+_CACHED_CHUNKS = 4096
 
 
 def _encode_other(arg: object) -> bytes:
@@ -166,9 +182,25 @@ def parse_reply(buf: bytes, pos: int) -> tuple[Any, int]:
             return None, end + 2
         items: list[Any] = []
         pos = end + 2
+        size_of = len(buf)
         for _ in range(count):
-            item, pos = parse_reply(buf, pos)
-            items.append(item)
+            if pos < size_of and buf[pos] == 36:  # a bulk string, inline: the usual item
+                end = buf.find(_CRLF, pos)
+                if end < 0:
+                    raise _Incomplete
+                size = int(buf[pos + 1 : end])
+                if size < 0:
+                    items.append(None)
+                    pos = end + 2
+                    continue
+                stop = end + 2 + size
+                if size_of < stop + 2:
+                    raise _Incomplete
+                items.append(buf[end + 2 : stop])
+                pos = stop + 2
+            else:
+                item, pos = parse_reply(buf, pos)
+                items.append(item)
         return items, pos
     if kind == 45:  # - error
         return _error(buf[pos + 1 : end].decode("utf-8", "replace")), end + 2
@@ -287,13 +319,10 @@ class WireConnection:
             self.waiting.extend(waiters)
             transport.write(packed)
         self.progress = time.monotonic()
-        for future in futures:
-            try:
-                await future
-            except Exception as exc:  # a refused AUTH/SELECT: nothing on this socket works
-                self.fail(
-                    RedisConnectionError(f"Redis refused the handshake: {type(exc).__name__}")
-                )
+        for result in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(result, BaseException):  # a refused AUTH/SELECT: nothing here works
+                reason = type(result).__name__
+                self.fail(RedisConnectionError(f"Redis refused the handshake: {reason}"))
                 return
 
     def _arm(self) -> None:

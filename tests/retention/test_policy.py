@@ -46,4 +46,5 @@ def test_decide_stops_at_the_first_young_event() -> None:
         decide("t", cut, held=False, first_seq=None, head_seq=None, first_young_seq=None).count == 0
     )
     held = decide("t", cut, held=True, first_seq=1, head_seq=9, first_young_seq=None)
-    assert held.held and held.count == 0
+    assert held.held
+    assert held.count == 0

@@ -76,7 +76,8 @@ async def test_deletes_only_past_cutoff_events_of_tenants_not_held(
 
         assert (outcomes["acme"].deleted, outcomes["acme"].first_seq) == (6, 1)
         assert outcomes["acme"].last_seq == 6
-        assert outcomes["held"].held and outcomes["held"].deleted == 0
+        assert outcomes["held"].held
+        assert outcomes["held"].deleted == 0
         assert outcomes["long"].deleted == 0  # its own, longer retention
         # acme: the 4 young events survive, plus the tombstone at the head.
         assert await _seqs(store, "acme") == [7, 8, 9, 10, 11]
@@ -109,7 +110,8 @@ async def test_dry_run_deletes_nothing(backend: str, tmp_path: Path) -> None:
         head = await store.head("acme")
         (outcome,) = await run_retention(engine, POLICY, dry_run=True, now=NOW)
         assert (outcome.deleted, outcome.first_seq, outcome.last_seq) == (3, 1, 3)
-        assert outcome.dry_run and outcome.tombstones == ()
+        assert outcome.dry_run
+        assert outcome.tombstones == ()
         assert await store.count("acme") == 5
         assert await store.head("acme") == head
 
@@ -139,7 +141,8 @@ async def test_repeated_runs_batches_and_offline_verification(backend: str, tmp_
         await _fill(store, "acme", old=7, young=0)
         # Small batches: three transactions, three tombstones, one after the other.
         (first,) = await run_retention(engine, POLICY, now=NOW, batch=3)
-        assert first.deleted == 7 and first.tombstones == (8, 9, 10)
+        assert first.deleted == 7
+        assert first.tombstones == (8, 9, 10)
         assert (await store.verify("acme")).ok
         # More events, then a later run that deletes everything incl. the old tombstones.
         await store.append([_event("acme", 100 + n, "2026-11-20T00:00:00Z") for n in range(3)])
@@ -372,7 +375,8 @@ async def test_anchors_still_verify_after_retention(tmp_path: Path) -> None:
                 return secret
 
         written = await anchor_tenants(store, anchors, _Secrets(), ["acme"])  # type: ignore[arg-type]
-        assert written and written[0].seq == 8
+        assert written
+        assert written[0].seq == 8
         assert (await check_against_chain(written[0], store))[0]
 
 
@@ -385,7 +389,8 @@ async def test_holds_are_recorded_and_released(backend: str, tmp_path: Path) -> 
         with pytest.raises(HoldError, match="already"):
             await set_hold(engine, "acme", "again", "bob")
         (outcome,) = await run_retention(engine, POLICY, now=NOW)
-        assert outcome.held and await store.count("acme") == 3
+        assert outcome.held
+        assert await store.count("acme") == 3
         assert await release_hold(engine, "acme", "case closed", "carol") == 1
         with pytest.raises(HoldError, match="no active"):
             await release_hold(engine, "acme", "again", "carol")
@@ -396,7 +401,8 @@ async def test_holds_are_recorded_and_released(backend: str, tmp_path: Path) -> 
             "carol",
             "case closed",
         )
-        assert not hold.active and hold.released_at is not None
+        assert not hold.active
+        assert hold.released_at is not None
         (outcome,) = await run_retention(engine, POLICY, now=NOW)
         assert outcome.deleted == 2
 
@@ -434,7 +440,8 @@ async def test_background_task_runs_on_its_interval(tmp_path: Path) -> None:
                 await asyncio.sleep(0.02)
         finally:
             await task.stop()
-        assert task.runs >= 1 and task.deleted == 3
+        assert task.runs >= 1
+        assert task.deleted == 3
         assert await _seqs(store, "acme") == [4, 5]
         assert (await store.verify("acme")).ok
         with pytest.raises(ValueError, match="positive"):

@@ -178,7 +178,8 @@ async def test_api_keeps_only_the_tenants_chosen_fields_encrypted(
 ) -> None:
     config_dir = tmp_path / "config"
     _write_overlay(config_dir, "acme", {"audit": {"keep_metadata": ["ticket"]}})
-    _write_overlay(config_dir, "loose", {"guard": {"enabled": False}, "audit": {"keep_metadata": ["ticket"]}})  # fmt: skip
+    loose = {"guard": {"enabled": False}, "audit": {"keep_metadata": ["ticket"]}}
+    _write_overlay(config_dir, "loose", loose)
     settings = load_settings(config_dir=config_dir, audit={"durability": "sync"})
     service = MapperService(settings, catalog, overlay_root=config_dir)
     runtime = build_runtime(settings, service=service)

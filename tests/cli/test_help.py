@@ -41,6 +41,14 @@ EXPECTED = {
     ("audit", "anchor"),
     ("audit", "projections"),
     ("audit", "rebuild-projections"),
+    ("audit", "rewrap"),
+    ("audit", "show-metadata"),
+    ("retention",),
+    ("retention", "run"),
+    ("retention", "hold"),
+    ("retention", "hold", "set"),
+    ("retention", "hold", "release"),
+    ("retention", "hold", "list"),
 }
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.audit.store_support import make_event
 from typer.testing import CliRunner
 

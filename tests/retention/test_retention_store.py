@@ -96,6 +96,8 @@ async def test_deletes_only_past_cutoff_events_of_tenants_not_held(
             result = await store.verify(tenant)
             assert result.ok, (tenant, result.reason)
         assert (await store.verify("acme")).checked == 5
+        ranged = await store.verify("acme", since=YOUNG.format(3))  # a range with the tombstone
+        assert ranged.ok, ranged.reason
         # A second run finds nothing more: no second tombstone.
         again = await run_retention(engine, policy, tenants=["acme"], now=NOW)
         assert again[0].deleted == 0

@@ -167,7 +167,10 @@ def test_validate_broken_tenant_overlay_in_config_dir(cli, tmp_path):
     write(overlays / "tenants" / "x.yaml", "serving:\n  port: 1\n")
     config = write(tmp_path / "mapper.yaml", f"config_dir: {overlays}\n")
     line = _one_error_line(cli("validate-config", "-c", config))
-    assert line == f"error: {overlays / 'tenants' / 'x.yaml'}: tenants may only set mapping, guard, audit"
+    assert (
+        line
+        == f"error: {overlays / 'tenants' / 'x.yaml'}: tenants may only set mapping, guard, audit"
+    )
 
 
 def test_validate_broken_environment_overlay(cli, tmp_path):

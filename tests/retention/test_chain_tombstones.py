@@ -78,15 +78,21 @@ def test_tombstones_must_match_and_name_only_deleted_seqs() -> None:
 def test_tombstone_shape_is_strict() -> None:
     tomb = _tombstone(1, 3, "ab" * 32)
     assert event_from_dict(tomb.to_dict()) == tomb
-    for change in ({"count": 2}, {"last_seq": 0}, {"last_hash": "xy"}, {"cutoff": "yesterday"}):
-        with pytest.raises(ValueError):
+    cases = [
+        ({"count": 2}, "counts every seq"),
+        ({"last_seq": 0}, "positive"),
+        ({"last_hash": "xy"}, "last_hash"),
+        ({"cutoff": "yesterday"}, "ISO-8601"),
+    ]
+    for change, problem in cases:
+        with pytest.raises(ValueError, match=problem):
             event_from_dict({**tomb.to_dict(), **change})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exactly the fields"):
         event_from_dict({**tomb.to_dict(), "extra": 1})
     # A mapping event cannot pose as a tombstone, nor carry plaintext metadata.
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="kind must be"):
         event_from_dict({**make_event("acme", 1).to_dict(), "kind": "note"})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="metadata must be"):
         event_from_dict({**make_event("acme", 1).to_dict(), "metadata": {"ticket": "T-1"}})
 
 

@@ -27,8 +27,9 @@ async def _seed(state_dir: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{state_dir / 'mapper.db'}")
     await upgrade(engine)
     store = EventStore(engine)
-    old = [make_event(t, n, ts="2020-01-01T00:00:00Z") for t in ("acme", "beta") for n in range(3)]
-    young = [make_event(t, 10 + n, ts="2099-01-01T00:00:00Z") for t in ("acme", "beta") for n in range(2)]  # fmt: skip
+    tenants = ("acme", "beta")
+    old = [make_event(t, n, ts="2020-01-01T00:00:00Z") for t in tenants for n in range(3)]
+    young = [make_event(t, 10 + n, ts="2099-01-01T00:00:00Z") for t in tenants for n in range(2)]
     await store.append(old + young)
     await engine.dispose()
 

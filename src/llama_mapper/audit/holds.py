@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from llama_mapper.audit.store import lock_head
+from llama_mapper.config.overlays import TENANT_ID
 from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE
 from llama_mapper.storage.db.schema import retention_holds
 
@@ -63,6 +64,12 @@ def _check_text(name: str, value: str) -> str:
     return value
 
 
+def _check_tenant(tenant_id: str) -> str:
+    if not isinstance(tenant_id, str) or not TENANT_ID.match(tenant_id):
+        raise HoldError(f"invalid tenant id {str(tenant_id)[:70]!r}")
+    return tenant_id
+
+
 async def is_held(connection: AsyncConnection, tenant_id: str) -> bool:
     """Whether the tenant has an active hold (read in the caller's transaction)."""
     query = (
@@ -79,7 +86,7 @@ async def set_hold(
     """Place a hold on ``tenant_id``; :class:`HoldError` if one is already active."""
     hold = Hold(
         hold_id=uuid.uuid4().hex,
-        tenant_id=_check_text("tenant", tenant_id),
+        tenant_id=_check_tenant(tenant_id),
         reason=_check_text("reason", reason),
         set_by=_check_text("who", set_by),
         set_at=now or datetime.now(UTC),

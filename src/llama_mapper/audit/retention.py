@@ -117,17 +117,28 @@ def _outcome(decision: Decision, tombstones: tuple[int, ...], *, dry_run: bool) 
 async def _decide(
     connection: AsyncConnection, tenant: str, cutoff: str, limit: int | None = None
 ) -> Decision:
+    """The seqs to delete now, at most ``limit`` of them.
+
+    Walks the primary key from the oldest surviving seq and stops at the first event that
+    is not past the cutoff, so the cost follows what is deleted, not the chain's length.
+    """
     tenant_rows = audit_events.c.tenant_id == tenant
     first, head = (
         await connection.execute(
             select(func.min(audit_events.c.seq), func.max(audit_events.c.seq)).where(tenant_rows)
         )
     ).one()
-    young = (
-        await connection.execute(
-            select(func.min(audit_events.c.seq)).where(tenant_rows, audit_events.c.ts >= cutoff)
+    young = None
+    if first is not None:
+        query = (
+            select(audit_events.c.seq)
+            .where(tenant_rows, audit_events.c.seq >= first, audit_events.c.ts >= cutoff)
+            .order_by(audit_events.c.seq)
+            .limit(1)
         )
-    ).scalar()
+        if limit is not None:
+            query = query.where(audit_events.c.seq < first + limit)
+        young = (await connection.execute(query)).scalar()
     decision = decide(
         tenant,
         cutoff,

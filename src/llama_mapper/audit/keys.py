@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llama_mapper.audit.events import MappingEvent
@@ -57,54 +57,39 @@ async def reveal_metadata(
     return open_fields(dek, tenant_id, event_id, event.metadata)
 
 
-async def rewrap(
-    engine: AsyncEngine, wrapper: KeyWrapper, tenant_id: str, *, batch: int = 500
-) -> RewrapResult:
+async def rewrap(engine: AsyncEngine, wrapper: KeyWrapper, tenant_id: str) -> RewrapResult:
     """Re-wrap every DEK of ``tenant_id`` under the newest KEK; ciphertexts stay as they are.
 
-    Rows sharing a wrapped DEK (one per-tenant key serves many events) are re-wrapped once.
-    Each row is updated only if it still holds the value read, so a concurrent re-wrap
-    cannot be overwritten with an older one. Safe to interrupt and re-run.
+    One per-tenant DEK serves many events, so each distinct wrapped value is re-wrapped
+    once and all its rows are updated by one statement; counts are of events. An update
+    applies only to rows that still hold the value read, so a concurrent re-wrap is never
+    overwritten with an older one. Safe to interrupt and re-run.
     """
+    query = (
+        select(audit_deks.c.kek_id, audit_deks.c.wrapped_dek, func.count())
+        .where(audit_deks.c.tenant_id == tenant_id)
+        .group_by(audit_deks.c.kek_id, audit_deks.c.wrapped_dek)
+    )
+    async with engine.connect() as connection:
+        keys = [(str(k), str(w), int(n)) for k, w, n in (await connection.execute(query)).all()]
     rewrapped = current = 0
-    after = ""
-    while True:
-        query = (
-            select(audit_deks.c.event_id, audit_deks.c.kek_id, audit_deks.c.wrapped_dek)
-            .where(audit_deks.c.tenant_id == tenant_id, audit_deks.c.event_id > after)
-            .order_by(audit_deks.c.event_id)
-            .limit(batch)
-        )
-        async with engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        if not rows:
-            return RewrapResult(tenant_id, rewrapped, current)
-        done: dict[tuple[str, str], tuple[str, str] | None] = {}
-        updates = []
-        for row in rows:
-            key = (str(row.kek_id), str(row.wrapped_dek))
-            if key not in done:
-                done[key] = wrapper.rewrap(key[0], key[1], tenant_id)
-            new = done[key]
-            if new is None:
-                current += 1
-            else:
-                updates.append((row.event_id, key, new))
-        if updates:
-            async with engine.begin() as connection:
-                for event_id, (old_id, old_wrapped), (new_id, new_wrapped) in updates:
-                    result = await connection.execute(
-                        update(audit_deks)
-                        .where(
-                            audit_deks.c.tenant_id == tenant_id,
-                            audit_deks.c.event_id == event_id,
-                            audit_deks.c.kek_id == old_id,
-                            audit_deks.c.wrapped_dek == old_wrapped,
-                        )
-                        .values(kek_id=new_id, wrapped_dek=new_wrapped)
-                    )
-                    rewrapped += int(result.rowcount or 0)
-        after = str(rows[-1].event_id)
+    for kek_id, wrapped, events in keys:
+        new = wrapper.rewrap(kek_id, wrapped, tenant_id)
+        if new is None:
+            current += events
+            continue
+        async with engine.begin() as connection:
+            result = await connection.execute(
+                update(audit_deks)
+                .where(
+                    audit_deks.c.tenant_id == tenant_id,
+                    audit_deks.c.kek_id == kek_id,
+                    audit_deks.c.wrapped_dek == wrapped,
+                )
+                .values(kek_id=new[0], wrapped_dek=new[1])
+            )
+        rewrapped += int(result.rowcount or 0)
+    return RewrapResult(tenant_id, rewrapped, current)
 
 
 async def tenants_with_keys(engine: AsyncEngine) -> list[str]:

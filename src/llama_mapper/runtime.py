@@ -17,10 +17,12 @@ from llama_mapper.audit import EventStore, MappingEvent
 from llama_mapper.audit.anchor_schedule import AnchorScheduler
 from llama_mapper.audit.anchors import ANCHOR_SECRET, AnchorStore
 from llama_mapper.audit.evidence import Fingerprinter
+from llama_mapper.audit.retention import RetentionTask
 from llama_mapper.audit.writer import EventWriter
 from llama_mapper.auth.service import AuthService
 from llama_mapper.auth.store import ApiKeyStore
 from llama_mapper.config.settings import Settings
+from llama_mapper.crypto import MetadataSealer, key_wrapper
 from llama_mapper.idempotency import (
     IdempotencyStore,
     MemoryIdempotencyStore,
@@ -28,6 +30,7 @@ from llama_mapper.idempotency import (
 )
 from llama_mapper.observability.metrics import Metrics
 from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
+from llama_mapper.retention import RetentionPolicy
 from llama_mapper.secrets import SecretProvider, provider_from_settings
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.engine import create_engine, database_url
@@ -56,6 +59,8 @@ class Runtime:
     redis: Redis | None = None
     objects: ObjectStore | None = None
     anchor_scheduler: AnchorScheduler | None = None
+    sealer: MetadataSealer | None = None
+    retention: RetentionTask | None = None
 
     @property
     def uses_database(self) -> bool:
@@ -64,6 +69,8 @@ class Runtime:
     async def aclose(self) -> None:
         if self.anchor_scheduler is not None:
             await self.anchor_scheduler.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         if self.events is not None:
             await self.events.stop()  # flush the evidence queue before the engine goes
         if self.redis is not None:
@@ -102,7 +109,12 @@ def secret_provider(settings: Settings) -> SecretProvider:
         settings.secrets,
         fallback_dir=settings.state_dir / "secrets",
         generated=frozenset(
-            {settings.auth.pepper_secret, settings.audit.fingerprint_secret, ANCHOR_SECRET}
+            {
+                settings.auth.pepper_secret,
+                settings.audit.fingerprint_secret,
+                ANCHOR_SECRET,
+                settings.audit.metadata_kek_secret,
+            }
         ),
     )
 
@@ -156,6 +168,8 @@ def build_runtime(
         )
     events: EventWriter[MappingEvent] | None = None
     fingerprint = None
+    sealer = None
+    retention = None
     if settings.audit.enabled:
         audit = settings.audit
         events = EventWriter(
@@ -166,6 +180,15 @@ def build_runtime(
             backpressure=audit.backpressure,
         )
         fingerprint = Fingerprinter(secrets, audit.fingerprint_secret)
+        # Built always (cheap, no key is read until a tenant keeps a field), because a
+        # tenant overlay may start keeping metadata without a restart.
+        sealer = MetadataSealer(key_wrapper(secrets, audit.metadata_kek_secret))
+        if settings.retention.interval_seconds > 0:
+            retention = RetentionTask(
+                engine,
+                RetentionPolicy(settings.retention.default_days, settings.retention.tenant_days),
+                settings.retention.interval_seconds,
+            )
     objects = object_store_from_settings(settings, secrets)
     anchor_scheduler = None
     if settings.audit.enabled and settings.audit.anchor_interval_seconds > 0:
@@ -187,4 +210,6 @@ def build_runtime(
         redis=redis,
         objects=objects,
         anchor_scheduler=anchor_scheduler,
+        sealer=sealer,
+        retention=retention,
     )

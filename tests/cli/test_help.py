@@ -44,6 +44,14 @@ EXPECTED = {
     ("objects",),
     ("objects", "list"),
     ("objects", "get"),
+    ("audit", "rewrap"),
+    ("audit", "show-metadata"),
+    ("retention",),
+    ("retention", "run"),
+    ("retention", "hold"),
+    ("retention", "hold", "set"),
+    ("retention", "hold", "release"),
+    ("retention", "hold", "list"),
 }
 
 

@@ -39,7 +39,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 
-from llama_mapper.audit.chain import ChainVerifier
 from llama_mapper.audit.store import CorruptEventError, EventStore
 from llama_mapper.config.settings import Settings
 from llama_mapper.secrets import Secret, SecretProvider
@@ -225,8 +224,20 @@ async def _check_prefix(
 ) -> tuple[bool, str]:
     """Verify the chain from seq 1 up to the highest seq in ``expected``, whose events
     must have the expected hashes; one pass however many anchors are checked."""
+    try:
+        # From seq 1, or from right after the newest retention tombstone.
+        verifier = await store.chain_verifier(tenant_id)
+    except CorruptEventError as exc:
+        return False, f"unreadable event at seq {exc.seq}: {exc.reason}"
+    start = verifier.expected_seq or 1
+    if start - 1 in expected and expected[start - 1] != verifier.expected_prev:
+        return False, f"event seq {start - 1} was deleted with a hash other than anchored"
+    # Anchored events that retention deleted can no longer be compared (a tombstone
+    # records only the last deleted hash, checked just above).
+    expected = {seq: want for seq, want in expected.items() if seq >= start}
+    if not expected:
+        return True, f"anchored events were deleted by retention (chain starts at seq {start})"
     last_seq = max(expected)
-    verifier = ChainVerifier()
     try:
         async for stored in store.iter_events(tenant_id):
             if stored.seq > last_seq:
@@ -239,7 +250,7 @@ async def _check_prefix(
                 return False, f"event seq {stored.seq} no longer has the anchored hash"
     except CorruptEventError as exc:
         return False, f"unreadable event at seq {exc.seq}: {exc.reason}"
-    reached = verifier.last.seq if verifier.last is not None else 0
+    reached = verifier.last.seq if verifier.last is not None else start - 1
     if reached < last_seq:
         return False, f"the chain ends at seq {reached}, before anchored seq {last_seq}"
     return True, "ok"

@@ -4,7 +4,8 @@ The export is JSON Lines, one ``{"seq", "prev_hash", "hash", "event"}`` object p
 which is everything needed to re-run the chain check offline without this package (see
 ``docs/audit-verification.md``). ``anchor`` signs the current heads into write-once files
 outside the database, and ``verify`` checks the latest one, so cutting off the newest
-events together with the head row is caught too.
+events together with the head row is caught too. ``rewrap`` and ``show-metadata`` manage
+and reveal the kept (encrypted) metadata fields.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from llama_mapper.audit.anchors import (
     list_tenants,
     utc_now,
 )
+from llama_mapper.audit.keys import RewrapResult, reveal_metadata, rewrap, tenants_with_keys
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
 from llama_mapper.cli.db_cmd import DB_ERRORS, checked_database, error_message
 from llama_mapper.config.settings import Settings
+from llama_mapper.crypto import key_wrapper
 from llama_mapper.runtime import secret_provider
 from llama_mapper.storage.objects import ObjectStore, ObjectStoreError, Protection
 
@@ -487,3 +490,67 @@ def rebuild_projections(
         print_json({"tenant": tenant, "folded": folded})
         return
     typer.echo(f"rebuilt read models of {tenant or 'every tenant'}: {folded} events folded")
+
+
+@app.command("rewrap")
+def rewrap_keys(
+    tenant: str = typer.Option(
+        None, "--tenant", "-t", help="Tenant to re-wrap (default: every tenant with kept data)."
+    ),
+    config: Path = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Re-wrap the data keys of kept metadata under the newest KEK.
+
+    Run after rotating ``audit.metadata_kek_secret`` (or its transit key). Ciphertexts in
+    the events are not touched, so chain hashes, exports and anchors stay valid.
+    """
+    settings = settings_or_exit(config)
+    wrapper = key_wrapper(secret_provider(settings), settings.audit.metadata_kek_secret)
+
+    async def run(store: EventStore) -> list[RewrapResult]:
+        tenants = [tenant] if tenant is not None else await tenants_with_keys(store.engine)
+        return [await rewrap(store.engine, wrapper, name) for name in tenants]
+
+    results = _run_with(settings, as_json, run)
+    if as_json:
+        print_json(
+            [
+                {
+                    "tenant": r.tenant_id,
+                    "rewrapped": r.rewrapped,
+                    "already_current": r.already_current,
+                }
+                for r in results
+            ]
+        )
+        return
+    if not results:
+        typer.echo("no kept metadata: nothing to re-wrap")
+    for result in results:
+        typer.echo(
+            f"{result.tenant_id}: re-wrapped {result.rewrapped} data keys "
+            f"({result.already_current} already under the newest KEK)"
+        )
+
+
+@app.command("show-metadata")
+def show_metadata(
+    tenant: str = TenantOption,
+    event_id: str = typer.Option(..., "--event-id", "-e", help="Event whose metadata to show."),
+    config: Path = ConfigOption,
+) -> None:
+    """Decrypt and print the kept metadata of one event (JSON on stdout).
+
+    The only place kept metadata is decrypted: nothing is logged, and a wrong or missing
+    key fails with one line that never contains a value.
+    """
+    settings = settings_or_exit(config)
+    wrapper = key_wrapper(secret_provider(settings), settings.audit.metadata_kek_secret)
+
+    async def run(store: EventStore) -> dict[str, Any]:
+        return await reveal_metadata(store, wrapper, tenant, event_id)
+
+    print_json(
+        {"tenant": tenant, "event_id": event_id, "metadata": _run_with(settings, False, run)}
+    )

@@ -14,7 +14,15 @@ import typer
 
 from llama_mapper.audit import MappingEvent
 from llama_mapper.audit.evidence import event_from_response
-from llama_mapper.cli import audit_cmd, auth_cmd, config_cmd, db_cmd, detectors_cmd, taxonomy_cmd
+from llama_mapper.cli import (
+    audit_cmd,
+    auth_cmd,
+    config_cmd,
+    db_cmd,
+    detectors_cmd,
+    retention_cmd,
+    taxonomy_cmd,
+)
 from llama_mapper.cli.batch import default_workers, run_batch
 from llama_mapper.cli.common import (
     USER_ERRORS,
@@ -49,6 +57,7 @@ app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(objects_app, name="objects")
+app.add_typer(retention_cmd.app, name="retention")
 config_cmd.register(app)
 
 

@@ -2,10 +2,11 @@
 
 The export is JSON Lines, one ``{"seq", "prev_hash", "hash", "event"}`` object per event,
 which is everything needed to re-run the chain check offline without this package (see
-``docs/audit-verification.md``). ``anchor`` signs the current heads into write-once files
-outside the database, and ``verify`` checks the latest one, so cutting off the newest
-events together with the head row is caught too. ``rewrap`` and ``show-metadata`` manage
-and reveal the kept (encrypted) metadata fields.
+``docs/audit-verification.md``); ``--to-store`` puts it, with its manifest, into the object
+store. ``anchor`` signs the current heads into write-once objects outside the database,
+and ``verify`` checks the latest one, so cutting off the newest events together with the
+head row is caught too. ``rewrap`` and ``show-metadata`` manage and reveal the kept
+(encrypted) metadata fields.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import asyncio
 import io
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -31,15 +30,15 @@ from llama_mapper.audit.anchors import (
     check_against_chain,
     check_tenant_id,
     list_tenants,
-    utc_now,
 )
+from llama_mapper.audit.exports import ExportManifest, build_manifest, manifest_path, store_export
 from llama_mapper.audit.keys import RewrapResult, reveal_metadata, rewrap, tenants_with_keys
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
 from llama_mapper.cli.db_cmd import DB_ERRORS, checked_database, error_message
 from llama_mapper.config.settings import Settings
 from llama_mapper.crypto import key_wrapper
 from llama_mapper.runtime import secret_provider
-from llama_mapper.storage.objects import ObjectStore, ObjectStoreError, Protection
+from llama_mapper.storage.objects import ObjectStoreError, Protection
 
 T = TypeVar("T")
 
@@ -261,15 +260,15 @@ def export(
         if output is not None:
             with output.open("wb") as stream:
                 count = await _write(store, tenant, start, end, stream)
-            manifest = await _manifest(store, anchors, tenant, start, end, output)
-            _manifest_path(output).write_bytes(manifest.to_json())
+            manifest = await build_manifest(store, anchors, tenant, start, end)
+            manifest_path(output).write_bytes(manifest.to_json())
             return count, manifest, None
         buffer = io.BytesIO()
         count = await _write(store, tenant, start, end, buffer)
         if count == 0:
             raise ValueError(f"no events of {tenant} in that window: nothing exported")
-        manifest = await _manifest(store, anchors, tenant, start, end, None)
-        key = await _store_export(anchors.objects, manifest, buffer.getvalue())
+        manifest = await build_manifest(store, anchors, tenant, start, end)
+        key = await store_export(anchors.objects, manifest, buffer.getvalue())
         return count, manifest, key
 
     # A corrupt row is a ValueError, so it ends the export with one line like a DB error.
@@ -292,115 +291,6 @@ async def _write(
         count += 1
     stream.flush()
     return count
-
-
-@dataclass(frozen=True)
-class ExportManifest:
-    """What an auditor needs to trust the first line of a windowed export.
-
-    The chain check proves every event after the first; the first ``prev_hash`` links to an
-    event outside the file. It is checkable when an anchor inside the window exists: the
-    recomputed hash of event ``anchor.seq`` must equal the signed ``head_hash``, and that
-    hash depends on the starting ``prev_hash`` through every event before it. Otherwise
-    the manifest states it as the starting point, taken on trust (or compared with an
-    earlier export's last hash).
-    """
-
-    tenant_id: str
-    window_from: str | None
-    window_to: str | None
-    exported_at: str
-    events: int
-    first_seq: int | None
-    starting_prev_hash: str | None
-    last_seq: int | None
-    last_hash: str | None
-    anchors: tuple[Anchor, ...]
-
-    @property
-    def starting_point(self) -> str:
-        if self.first_seq is None:
-            return "empty"
-        if self.first_seq == 1:
-            return "genesis"
-        return "anchored" if self.anchors else "stated"
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "tenant_id": self.tenant_id,
-                "from": self.window_from,
-                "to": self.window_to,
-                "exported_at": self.exported_at,
-                "events": self.events,
-                "first_seq": self.first_seq,
-                "starting_prev_hash": self.starting_prev_hash,
-                "starting_point": self.starting_point,
-                "last_seq": self.last_seq,
-                "last_hash": self.last_hash,
-                "anchors": [anchor.to_dict() for anchor in self.anchors],
-            },
-            option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE,
-        )
-
-    def summary(self) -> str:
-        point = self.starting_point
-        if point in ("empty", "genesis"):
-            return f"starting point: {point}"
-        start = f"seq {self.first_seq} links to prev_hash {str(self.starting_prev_hash)[:16]}"
-        if point == "anchored":
-            seqs = ", ".join(str(anchor.seq) for anchor in self.anchors)
-            return f"starting point: {start}, checkable against the anchor(s) at seq {seqs}"
-        return f"starting point: {start}, stated (no anchor inside the window)"
-
-
-async def _manifest(
-    store: EventStore,
-    anchors: AnchorStore,
-    tenant: str,
-    start: str | None,
-    end: str | None,
-    written: Path | None,
-) -> ExportManifest:
-    """Re-read the window's first and last event (cheap) and the anchors inside it."""
-    first = last = None
-    count = 0
-    async for stored in store.iter_events(tenant, since=start, until=end):
-        first = first or stored
-        last = stored
-        count += 1
-    inside: tuple[Anchor, ...] = ()
-    if first is not None and last is not None and _is_folder_safe(tenant):
-        inside = tuple(
-            anchor for anchor in await anchors.all(tenant) if first.seq <= anchor.seq <= last.seq
-        )
-    return ExportManifest(
-        tenant_id=tenant,
-        window_from=start,
-        window_to=end,
-        exported_at=utc_now(),
-        events=count,
-        first_seq=first.seq if first else None,
-        starting_prev_hash=first.prev_hash if first else None,
-        last_seq=last.seq if last else None,
-        last_hash=last.hash if last else None,
-        anchors=inside,
-    )
-
-
-def _manifest_path(output: Path) -> Path:
-    return output.with_name(output.name + ".manifest.json")
-
-
-async def _store_export(objects: ObjectStore, manifest: ExportManifest, data: bytes) -> str:
-    """``exports/<tenant>/<UTC time>-<first seq>-<last seq>.jsonl`` plus its manifest,
-    both write-once (no retention lock: retention may have to delete them later)."""
-    tenant = check_tenant_id(manifest.tenant_id)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    name = f"exports/{tenant}/{stamp}-{manifest.first_seq:012d}-{manifest.last_seq:012d}"
-    await objects.put(f"{name}.jsonl", data, write_once=True)
-    await objects.put(f"{name}.manifest.json", manifest.to_json(), write_once=True)
-    return f"{name}.jsonl"
 
 
 def export_line(stored: StoredEvent) -> bytes:

@@ -160,3 +160,17 @@ proj_positions = Table(
     Column("tenant_id", Text, primary_key=True),
     Column("seq", BigInteger, nullable=False, autoincrement=False),
 )
+
+#: Tables holding rows of one tenant each (a ``tenant_id`` column). On PostgreSQL each has
+#: row-level security forced with the ``tenant_isolation`` policy (migration ``0004_rls``,
+#: :mod:`llama_mapper.storage.db.tenancy`); a new tenant-scoped table belongs here and
+#: needs a migration that adds the same policy (a test checks both).
+TENANT_TABLES = (
+    api_keys,
+    audit_events,
+    audit_heads,
+    proj_label_daily,
+    proj_control_evidence,
+    proj_detector_quality,
+    proj_positions,
+)

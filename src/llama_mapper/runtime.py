@@ -30,6 +30,7 @@ from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
 from llama_mapper.secrets import SecretProvider, provider_from_settings
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.engine import create_engine, database_url
+from llama_mapper.storage.db.replica import ReadRouter, read_router
 from llama_mapper.storage.redis_batch import RedisBatcher
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class Runtime:
     events: EventWriter[MappingEvent] | None = None
     fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
+    #: Engine choice for projection and report queries (a read replica when configured).
+    reads: ReadRouter | None = None
 
     @property
     def uses_database(self) -> bool:
@@ -62,6 +65,8 @@ class Runtime:
             await self.events.stop()  # flush the evidence queue before the engine goes
         if self.redis is not None:
             await self.redis.aclose()
+        if self.reads is not None and self.reads.replica is not None:
+            await self.reads.replica.dispose()
         await self.engine.dispose()
 
 
@@ -172,4 +177,5 @@ def build_runtime(
         events=events,
         fingerprint=fingerprint,
         redis=redis,
+        reads=read_router(settings, secrets, engine),
     )

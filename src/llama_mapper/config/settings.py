@@ -80,6 +80,17 @@ class DatabaseSettings(_Section):
         None, description="Name of the secret holding the database password (SecretProvider)."
     )
     auto_migrate: bool = Field(True, description="Apply migrations at start-up.")
+    replica_url: str | None = Field(
+        None,
+        description="PostgreSQL read replica (async URL) for projection and report queries; "
+        "unset: the primary serves them. Same password_secret as the primary.",
+    )
+    replica_max_lag_seconds: float = Field(
+        5.0, gt=0, description="Replica further behind than this: reads go to the primary."
+    )
+    replica_check_seconds: float = Field(
+        2.0, gt=0, description="How long a replica health/lag check is reused."
+    )
 
 
 class RedisSettings(_Section):

@@ -9,14 +9,16 @@ one a setting switches on (Redis, PostgreSQL, Vault).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from llama_mapper.audit import EventStore, MappingEvent
+from llama_mapper.audit import EventStore
 from llama_mapper.audit.anchors import ANCHOR_SECRET
-from llama_mapper.audit.evidence import Fingerprinter
-from llama_mapper.audit.writer import EventWriter
+from llama_mapper.audit.evidence import Fingerprinter, event_from_response
+from llama_mapper.audit.writer import EventSink, EventWriter
+from llama_mapper.audit.writer_process import ProcessStore, draft
 from llama_mapper.auth.service import AuthService
 from llama_mapper.auth.store import ApiKeyStore
 from llama_mapper.config.settings import Settings
@@ -50,11 +52,16 @@ class Runtime:
     auth: AuthService | None
     limiter: RateLimiter | None
     idempotency: IdempotencyStore | None
-    events: EventWriter[MappingEvent] | None = None
+    #: Queues what ``evidence_item`` makes: MappingEvents (inline writer) or drafts
+    #: (``audit.writer = "process"``, see :mod:`llama_mapper.audit.writer_process`).
+    events: EventWriter[Any] | None = None
     fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
     #: Engine choice for projection and report queries (a read replica when configured).
     reads: ReadRouter | None = None
+    #: Turns an answered mapping and its fingerprint into what ``events`` queues.
+    evidence_item: Callable[[Mapping[str, Any], tuple[str, str]], Any] = event_from_response
+    writer_process: ProcessStore | None = None
 
     @property
     def uses_database(self) -> bool:
@@ -63,6 +70,8 @@ class Runtime:
     async def aclose(self) -> None:
         if self.events is not None:
             await self.events.stop()  # flush the evidence queue before the engine goes
+        if self.writer_process is not None:
+            await self.writer_process.close()
         if self.redis is not None:
             await self.redis.aclose()
         if self.reads is not None and self.reads.replica is not None:
@@ -153,12 +162,18 @@ def build_runtime(
             if redis is not None and settings.idempotency.backend == "redis"
             else MemoryIdempotencyStore()
         )
-    events: EventWriter[MappingEvent] | None = None
+    events: EventWriter[Any] | None = None
     fingerprint = None
+    evidence_item: Callable[[Mapping[str, Any], tuple[str, str]], Any] = event_from_response
+    writer_process: ProcessStore | None = None
     if settings.audit.enabled:
         audit = settings.audit
+        sink: EventSink[Any] = EventStore(engine)
+        if audit.writer == "process":
+            writer_process = ProcessStore(database_url(settings, secrets))
+            sink, evidence_item = writer_process, draft
         events = EventWriter(
-            EventStore(engine),
+            sink,
             max_queue=audit.queue_size,
             batch_size=audit.batch_size,
             flush_interval=audit.flush_interval_ms / 1000,
@@ -178,4 +193,6 @@ def build_runtime(
         fingerprint=fingerprint,
         redis=redis,
         reads=read_router(settings, secrets, engine),
+        evidence_item=evidence_item,
+        writer_process=writer_process,
     )

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from llama_mapper.audit.evidence import event_from_response
 from llama_mapper.audit.writer import QueueFull, WriterStopped
 from llama_mapper.errors import BackendUnavailable, EvidenceBacklogged
 from llama_mapper.runtime import Runtime
@@ -28,12 +27,12 @@ async def record_mappings(
     if writer is None or fingerprint is None or not mapped:
         return
     try:
-        events = [event_from_response(body, fingerprint(output)) for output, body in mapped]
+        to_event = runtime.evidence_item
+        events = [to_event(body, fingerprint(output)) for output, body in mapped]
         if runtime.settings.audit.durability == "sync":
             await asyncio.gather(*(writer.submit_and_wait(event) for event in events))
         else:
-            for event in events:
-                await writer.submit(event)
+            await writer.submit_many(events)
     except QueueFull:
         raise EvidenceBacklogged(
             "the evidence queue is full; retry shortly", headers={"Retry-After": "1"}

@@ -168,6 +168,11 @@ class AuditSettings(_Section):
     fingerprint_secret: str = Field(
         "privacy_hmac_key", description="Secret keying the fingerprint of raw detector output."
     )
+    writer: Literal["inline", "process"] = Field(
+        "inline",
+        description="inline: events are chained and written on the API's event loop; "
+        "process: by a child process on another core (faster /map/batch).",
+    )
 
 
 class ObservabilitySettings(_Section):

@@ -65,6 +65,7 @@ def fold(events: Sequence[StoredEvent]) -> Deltas:
     A label repeated within one event counts once (one count per label per event).
     """
     deltas = Deltas()
+    days: dict[str, str] = {}
     for stored in events:
         event = stored.event
         tenant = event.tenant_id
@@ -72,7 +73,9 @@ def fold(events: Sequence[StoredEvent]) -> Deltas:
         deltas.seqs[tenant] = (min(first, stored.seq), max(last, stored.seq))
         if event.kind != "mapping":
             continue
-        day = datetime.fromisoformat(event.ts).date().isoformat()
+        day = days.get(event.ts)
+        if day is None:  # a batch's events usually share one ts: parse it once
+            day = days[event.ts] = datetime.fromisoformat(event.ts).date().isoformat()
         labels = set(event.labels)
         for label in labels:
             key = (tenant, day, label)

@@ -16,22 +16,26 @@ batch throughput fell to a third. Threads cannot help (that work holds the GIL),
   answers only after the commit, and an ``async`` kill -9 loses what it lost before (the
   queue), plus nothing: a batch the child was writing is committed or rolled back whole.
 
-The child ignores SIGINT/SIGTERM (a Ctrl-C or a service stop reaches the whole process
-group, and the parent's shutdown still needs it to flush) and exits when its pipe closes:
-on :meth:`ProcessStore.close` or when the parent dies. A child that dies is restarted on
-the next batch, which the writer retries. Drafts hold no raw content (only the answer),
-and nothing of them is logged.
+The child is ``python -m llama_mapper.audit.writer_process`` talking length-prefixed
+frames over its stdin/stdout (so nothing depends on how the parent's ``__main__`` was
+started, as multiprocessing's spawn would); the database URL is its first frame, never a
+command-line argument. It ignores SIGINT/SIGTERM (a Ctrl-C or a service stop reaches
+the whole process group, and the parent's shutdown still needs it to flush) and exits
+when its pipe closes: on :meth:`ProcessStore.close` or when the parent dies. A child that
+dies is restarted on the next batch, which the writer retries. Drafts hold no raw content
+(only the answer), and nothing of them is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import contextlib
+import os
 import signal
+import struct
+import sys
 from collections.abc import Mapping, Sequence
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -42,6 +46,7 @@ from llama_mapper.audit.evidence import event_from_response
 Draft = tuple[Mapping[str, Any], tuple[str, str]]
 _OK = b"ok"
 _READY = b"ready"
+_LENGTH = struct.Struct(">I")
 
 
 class WriterProcessError(OSError):
@@ -57,31 +62,36 @@ def draft(response: Mapping[str, Any], fingerprint: tuple[str, str]) -> Draft:
 class ProcessStore:
     """An :class:`~llama_mapper.audit.writer.EventSink` of drafts, backed by a child process.
 
-    ``url`` may carry the database password: it goes to the child through the spawn pipe,
-    never onto a command line or into a log.
+    ``url`` may carry the database password: it reaches the child as the first frame on
+    its stdin, never a command line or a log.
     """
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._process: BaseProcess | None = None
-        self._connection: Connection | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        """The running child's pid (``None`` when there is none)."""
+        return self._process.pid if self._process is not None else None
 
     async def start(self) -> None:
         """Start the child now and wait until it is ready (else the first batch waits)."""
         async with self._lock:
-            await self._ready_connection()
+            await self._ready_process()
 
     async def append(self, drafts: Sequence[Draft]) -> Sequence[object]:
         if not drafts:
             return []
         payload = orjson.dumps([[response, list(fp)] for response, fp in drafts])
         async with self._lock:  # one batch in flight: the pipe carries one conversation
-            connection = await self._ready_connection()
+            process = await self._ready_process()
             try:
-                reply = await asyncio.to_thread(_round_trip, connection, payload)
-            except (OSError, EOFError) as exc:
-                self._discard()
+                await _send(process, payload)
+                reply = await _receive(process)
+            except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+                await self._discard()
                 raise WriterProcessError(
                     f"evidence writer process lost ({type(exc).__name__})"
                 ) from None
@@ -90,73 +100,87 @@ class ProcessStore:
         return drafts
 
     async def close(self) -> None:
-        """Close the pipe (the child finishes and exits) and wait for the child."""
-        process = self._process
-        self._discard()
-        if process is not None:
-            await asyncio.to_thread(process.join, 10)
-            if process.is_alive():  # pragma: no cover - a wedged child
-                process.kill()
+        """Close the child's stdin (it finishes its batch and exits) and wait for it."""
+        async with self._lock:
+            await self._discard()
 
-    async def _ready_connection(self) -> Connection:
-        """The pipe to a live, ready child; (re)starts one when there is none."""
-        if self._connection is not None and self._process is not None:
-            if self._process.is_alive():
-                return self._connection
-            self._discard()
-        # spawn, not fork: the parent runs an event loop and driver threads.
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(
-            target=_child_main, args=(self._url, child), name="llama-mapper-evidence-writer"
+    async def _ready_process(self) -> asyncio.subprocess.Process:
+        """A live, ready child; (re)starts one when there is none."""
+        if self._process is not None and self._process.returncode is None:
+            return self._process
+        await self._discard()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            __name__,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
         )
-        process.daemon = True
-        process.start()
-        child.close()
-        self._process, self._connection = process, parent
+        self._process = process
         try:
-            reply = await asyncio.to_thread(parent.recv_bytes)
-        except (OSError, EOFError) as exc:
-            self._discard()
+            await _send(process, self._url.encode())
+            reply = await _receive(process)
+        except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+            await self._discard()
             raise WriterProcessError(
                 f"evidence writer process did not start ({type(exc).__name__})"
             ) from None
-        if reply != _READY:  # pragma: no cover - only this module writes to the pipe
-            self._discard()
-            raise WriterProcessError("evidence writer process did not start")
-        return parent
+        if reply != _READY:
+            await self._discard()
+            raise WriterProcessError(reply.decode("ascii", "replace"))
+        return process
 
-    def _discard(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-        self._connection = None
-        self._process = None
-
-
-def _round_trip(connection: Connection, payload: bytes) -> bytes:
-    connection.send_bytes(payload)
-    return connection.recv_bytes()
-
-
-def _child_main(url: str, connection: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    asyncio.run(_serve(url, connection))
+    async def _discard(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:  # pragma: no cover - a wedged child
+            process.kill()
+            await process.wait()
 
 
-async def _serve(url: str, connection: Connection) -> None:
+async def _send(process: asyncio.subprocess.Process, payload: bytes) -> None:
+    assert process.stdin is not None
+    process.stdin.write(_LENGTH.pack(len(payload)) + payload)
+    await process.stdin.drain()
+
+
+async def _receive(process: asyncio.subprocess.Process) -> bytes:
+    assert process.stdout is not None
+    (length,) = _LENGTH.unpack(await process.stdout.readexactly(_LENGTH.size))
+    return await process.stdout.readexactly(length)
+
+
+# ---------------------------------------------------------------------------- the child
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None  # the parent closed the pipe or died
+    (length,) = _LENGTH.unpack(header)
+    data = stream.read(length)
+    return data if len(data) == length else None
+
+
+def _write_frame(stream: IO[bytes], data: bytes) -> None:
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+async def _serve(url: str, inbox: IO[bytes], outbox: IO[bytes]) -> None:
     from llama_mapper.audit.store import EventStore
     from llama_mapper.storage.db.engine import create_engine
 
     engine = create_engine(url)
     store = EventStore(engine)
     try:
-        connection.send_bytes(_READY)
-        while True:
-            try:
-                payload = connection.recv_bytes()  # this process does nothing else
-            except (EOFError, OSError):
-                return  # the parent closed the pipe or died
+        _write_frame(outbox, _READY)
+        while (payload := _read_frame(inbox)) is not None:  # this process does nothing else
             try:
                 events = [
                     event_from_response(response, (fp[0], fp[1]))
@@ -166,9 +190,24 @@ async def _serve(url: str, connection: Connection) -> None:
                 reply = _OK
             except Exception as exc:  # reported by type only: messages may echo data
                 reply = type(exc).__name__.encode()
-            try:
-                connection.send_bytes(reply)
-            except OSError:
-                return
+            _write_frame(outbox, reply)
     finally:
         await engine.dispose()
+
+
+def main() -> None:
+    """Entry point of the child: frames on stdin, replies on a private copy of stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    outbox = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print must not corrupt the protocol
+    inbox = sys.stdin.buffer
+    url = _read_frame(inbox)
+    if url is None:
+        return
+    with contextlib.suppress(OSError):  # a broken pipe: the parent went away
+        asyncio.run(_serve(url.decode(), inbox, outbox))
+
+
+if __name__ == "__main__":
+    main()

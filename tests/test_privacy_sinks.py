@@ -183,6 +183,7 @@ async def _over_http(s: dict[str, str], database: dict[str, str]) -> int:
     settings = load_settings(database=database, idempotency={"enabled": True, "backend": "memory"})
     app = create_app(settings)
     runtime = app.state.runtime
+    assert (runtime.writer_process is not None) is (settings.audit.writer == "process")
     await upgrade(runtime.engine)
     ok = 0
     headers = {"Idempotency-Key": s["idempotency_key"], "X-Client-Note": s["header"]}
@@ -229,9 +230,13 @@ def _over_cli(s: dict[str, str], tmp_path: Path, logs: list[str]) -> None:
         assert result.exit_code in (0, 1, 2), result.output
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("backend", "writer"),
+    [*((backend, "inline") for backend in BACKENDS), ("sqlite", "process")],
+)
 async def test_secrets_reach_no_sink(
     backend: str,
+    writer: str,
     state_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -239,6 +244,8 @@ async def test_secrets_reach_no_sink(
 ) -> None:
     s = _secrets()
     monkeypatch.setenv("LLAMA_MAPPER_OBSERVABILITY__LOG_LEVEL", "DEBUG")  # the most logging
+    # process: the evidence crosses a pipe to the writer child, whose stderr is captured.
+    monkeypatch.setenv("LLAMA_MAPPER_AUDIT__WRITER", writer)
     async with _database(backend) as url:
         database = {"url": url} if url else {}
         run = Run(backend, state_dir, url)

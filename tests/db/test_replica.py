@@ -8,6 +8,7 @@ produced for real by pausing WAL replay on the standby.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import secrets
@@ -22,10 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 from tests.audit.store_support import make_event
 from tests.servicecheck import require
+from typer.testing import CliRunner
 
 from llama_mapper.api.app import create_app
 from llama_mapper.audit import EventStore, projections
 from llama_mapper.catalog import Catalog
+from llama_mapper.cli.main import app as cli
 from llama_mapper.config.settings import load_settings
 from llama_mapper.runtime import build_runtime
 from llama_mapper.service import MapperService
@@ -203,3 +206,22 @@ async def test_ready_reports_the_replica(
         assert line.startswith("ok (") if replica_up else line.startswith("bypassed")
     finally:
         await runtime.aclose()
+
+
+async def test_the_cli_reads_projections_from_the_replica(
+    database: str, state_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``mapper audit projections`` with a replica configured answers from it, and from
+    the primary (same answer) when the replica is down."""
+    for replica in (STANDBY.format(db=database), PRIMARY.replace("5433", "1").format(db="x")):
+        config = tmp_path / "mapper.yaml"
+        config.write_text(
+            f"database:\n  url: {PRIMARY.format(db=database)}\n  replica_url: {replica}\n"
+        )
+        args = ["audit", "projections", "--tenant", "a", "--json", "--config", str(config)]
+        with caplog.at_level(logging.WARNING, "llama_mapper.storage.replica"):
+            result = await asyncio.to_thread(CliRunner().invoke, cli, args)
+        assert result.exit_code == 0, result.output
+        models = json.loads(result.stdout)
+        assert (models["position"], models["head_seq"], models["stale"]) == (2, 2, False)
+    assert caplog.text.count("read replica unusable") == 1  # only the dead one

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from alembic import command
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.audit.store_support import make_event
@@ -21,7 +22,7 @@ from llama_mapper.audit import EventStore, projections
 from llama_mapper.audit.anchors import list_tenants
 from llama_mapper.auth.model import ApiKeyRecord
 from llama_mapper.auth.store import ApiKeyStore
-from llama_mapper.storage.db.migrate import upgrade
+from llama_mapper.storage.db.migrate import alembic_config, upgrade
 from llama_mapper.storage.db.schema import TENANT_TABLES, metadata
 from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for
 
@@ -158,3 +159,26 @@ async def test_the_tenant_setting_does_not_outlive_its_transaction(
         await connection.commit()
         # A pooled connection reused by the next request starts with no tenant again.
         assert (await connection.execute(text("SELECT count(*) FROM audit_heads"))).scalar() == 0
+
+
+async def test_the_migration_downgrades_and_upgrades_again(app_engine: AsyncEngine) -> None:
+    def rls_flags(connection: Connection) -> set[bool]:
+        rows = connection.execute(
+            text(
+                "SELECT relrowsecurity FROM pg_class WHERE relkind = 'r' "
+                "AND relnamespace = current_schema()::regnamespace AND relname <> 'alembic_version'"
+            )
+        )
+        return {bool(flag) for (flag,) in rows}
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+
+    async with app_engine.begin() as connection:
+        await connection.run_sync(downgrade)
+        assert await connection.run_sync(rls_flags) == {False}
+    await upgrade(app_engine)
+    async with app_engine.connect() as connection:
+        assert await connection.run_sync(rls_flags) == {True}

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 from llama_mapper.audit import EventStore, MappingEvent
 from llama_mapper.audit.writer import EventWriter
 from llama_mapper.audit.writer_process import ProcessStore, draft
+from llama_mapper.config.settings import Settings
 from llama_mapper.storage.db.engine import create_engine
 from llama_mapper.storage.db.migrate import upgrade
 
@@ -115,7 +116,7 @@ def response(e: MappingEvent) -> dict[str, object]:
 async def measure_process(url: str, events: int, batch: int, tenants: int) -> float:
     """Events/s through audit.writer=process: drafts queued here, chained by the child."""
     await upgrade(url)
-    sink = ProcessStore(url)
+    sink = ProcessStore(Settings(database={"url": url}))
     await sink.start()
     writer = EventWriter(sink, batch_size=batch, max_queue=batch * 4)
     prefix = uuid.uuid4().hex[:8]

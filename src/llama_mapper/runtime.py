@@ -115,6 +115,16 @@ def secret_provider(settings: Settings) -> SecretProvider:
     )
 
 
+def database_engine(settings: Settings, secrets: SecretProvider) -> AsyncEngine:
+    """The primary's engine; the password (when configured) is read from ``secrets`` for
+    every new connection, so a rotated password is used without a restart."""
+    password_secret = settings.database.password_secret
+    return create_engine(
+        database_url(settings, secrets),
+        password=(lambda: secrets.get(password_secret).value) if password_secret else None,
+    )
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -125,11 +135,7 @@ def build_runtime(
     settings = service.settings
     metrics = Metrics.for_catalog(service.catalog)
     secrets = secret_provider(settings)
-    password_secret = settings.database.password_secret
-    engine = create_engine(
-        database_url(settings, secrets),
-        password=(lambda: secrets.get(password_secret).value) if password_secret else None,
-    )
+    engine = database_engine(settings, secrets)
     redis = _redis(settings)
     # One batcher for the limiter and the idempotency store: a request's commands and those
     # of its concurrent neighbours travel in one pipeline.
@@ -170,7 +176,7 @@ def build_runtime(
         audit = settings.audit
         sink: EventSink[Any] = EventStore(engine)
         if audit.writer == "process":
-            writer_process = ProcessStore(database_url(settings, secrets))
+            writer_process = ProcessStore(settings)
             sink, evidence_item = writer_process, draft
         events = EventWriter(
             sink,

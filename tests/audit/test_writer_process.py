@@ -18,7 +18,7 @@ from llama_mapper.api.app import create_app
 from llama_mapper.audit import EventStore, projections
 from llama_mapper.audit.writer_process import ProcessStore, WriterProcessError, draft
 from llama_mapper.catalog import Catalog
-from llama_mapper.config.settings import load_settings
+from llama_mapper.config.settings import Settings, load_settings
 from llama_mapper.runtime import build_runtime
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.engine import create_engine
@@ -85,7 +85,7 @@ async def test_the_api_records_through_the_writer_process(
 async def test_a_dead_child_is_restarted_and_errors_come_back_by_type(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
     await upgrade(url)
-    sink = ProcessStore(url)
+    sink = ProcessStore(Settings(database={"url": url}))
     try:
         await sink.append([draft(_response("a", 1), ("ab" * 32, "k1"))])
         child = sink.pid

@@ -18,12 +18,14 @@ batch throughput fell to a third. Threads cannot help (that work holds the GIL),
 
 The child is ``python -m llama_mapper.audit.writer_process`` talking length-prefixed
 frames over its stdin/stdout (so nothing depends on how the parent's ``__main__`` was
-started, as multiprocessing's spawn would); the database URL is its first frame, never a
-command-line argument. It ignores SIGINT/SIGTERM (a Ctrl-C or a service stop reaches
-the whole process group, and the parent's shutdown still needs it to flush) and exits
-when its pipe closes: on :meth:`ProcessStore.close` or when the parent dies. A child that
-dies is restarted on the next batch, which the writer retries. Drafts hold no raw content
-(only the answer), and nothing of them is logged.
+started, as multiprocessing's spawn would). Its first frame is the parent's ``Settings``
+(pickled over that private pipe, never a command line): the child opens the database the
+way the runtime does, password from the SecretProvider on every new connection, so a
+rotated database password reaches it without a restart. It ignores SIGINT/SIGTERM (a
+Ctrl-C or a service stop reaches the whole process group, and the parent's shutdown still
+needs it to flush) and exits when its pipe closes: on :meth:`ProcessStore.close` or when
+the parent dies. A child that dies is restarted on the next batch, which the writer
+retries. Drafts hold no raw content (only the answer), and nothing of them is logged.
 """
 
 from __future__ import annotations
@@ -31,15 +33,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pickle
 import signal
 import struct
 import sys
 from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from llama_mapper.audit.evidence import event_from_response
+
+if TYPE_CHECKING:
+    from llama_mapper.config.settings import Settings
 
 #: What the request process queues: the answered MappingResponse and the fingerprint of
 #: the raw output (hex HMAC, key version).
@@ -62,12 +68,11 @@ def draft(response: Mapping[str, Any], fingerprint: tuple[str, str]) -> Draft:
 class ProcessStore:
     """An :class:`~llama_mapper.audit.writer.EventSink` of drafts, backed by a child process.
 
-    ``url`` may carry the database password: it reaches the child as the first frame on
-    its stdin, never a command line or a log.
+    The child opens the database ``settings`` describe (see the module docstring).
     """
 
-    def __init__(self, url: str) -> None:
-        self._url = url
+    def __init__(self, settings: Settings) -> None:
+        self._settings = pickle.dumps(settings)
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
@@ -118,7 +123,7 @@ class ProcessStore:
         )
         self._process = process
         try:
-            await _send(process, self._url.encode())
+            await _send(process, self._settings)
             reply = await _receive(process)
         except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
             await self._discard()
@@ -172,11 +177,11 @@ def _write_frame(stream: IO[bytes], data: bytes) -> None:
     stream.flush()
 
 
-async def _serve(url: str, inbox: IO[bytes], outbox: IO[bytes]) -> None:
+async def _serve(settings: Settings, inbox: IO[bytes], outbox: IO[bytes]) -> None:
     from llama_mapper.audit.store import EventStore
-    from llama_mapper.storage.db.engine import create_engine
+    from llama_mapper.runtime import database_engine, secret_provider
 
-    engine = create_engine(url)
+    engine = database_engine(settings, secret_provider(settings))
     store = EventStore(engine)
     try:
         _write_frame(outbox, _READY)
@@ -202,11 +207,12 @@ def main() -> None:
     outbox = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must not corrupt the protocol
     inbox = sys.stdin.buffer
-    url = _read_frame(inbox)
-    if url is None:
+    frame = _read_frame(inbox)
+    if frame is None:
         return
+    settings = pickle.loads(frame)  # noqa: S301 - written by our own parent, private pipe
     with contextlib.suppress(OSError):  # a broken pipe: the parent went away
-        asyncio.run(_serve(url.decode(), inbox, outbox))
+        asyncio.run(_serve(settings, inbox, outbox))
 
 
 if __name__ == "__main__":

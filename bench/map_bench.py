@@ -87,6 +87,48 @@ def in_process(seconds: float = 3.0) -> None:
     print(f"in-process full service path (vendor JSON -> MappingResponse): {rate:,.0f} payloads/s")
 
 
+def evidence_in_process(rounds: int = 200) -> None:
+    """CPU the evidence store costs per item on the request process, in-process (no HTTP):
+    the steadiest figure on a shared machine. /map/batch records 100 items per call."""
+    import asyncio
+
+    from llama_mapper.api.evidence import record_mappings
+    from llama_mapper.runtime import build_runtime
+    from llama_mapper.storage.db.migrate import upgrade
+
+    async def run(writer: str) -> None:
+        os.environ["LLAMA_MAPPER_STATE_DIR"] = tempfile.mkdtemp(prefix="bench-evidence-")
+        settings = load_settings(audit={"writer": writer}, auth={"enabled": False})
+        service = MapperService(settings, load_catalog())
+        runtime = build_runtime(settings, service=service)
+        await upgrade(runtime.engine)
+        if runtime.writer_process is not None:
+            await runtime.writer_process.start()
+        parsed = [service.parse_payload(p) for p in PAYLOADS] * 25
+        mapped = [
+            (p.output, service.map_payload(p, route="/map/batch", request_id="r")) for p in parsed
+        ]
+        child = runtime.writer_process.pid if runtime.writer_process is not None else None
+        child_before = cpu_seconds(child) if child else 0.0
+        start = time.process_time()
+        for _ in range(rounds):
+            await record_mappings(runtime, mapped)
+            await asyncio.sleep(0)
+        assert runtime.events is not None
+        await runtime.events.stop()  # everything committed
+        items = rounds * len(mapped)
+        used = (time.process_time() - start) / items * 1e6
+        line = f"evidence on the request process ({writer} writer): {used:.1f} us/item CPU"
+        if child:
+            child_us = (cpu_seconds(child) - child_before) / items * 1e6
+            line += f" + writer process {child_us:.1f} us/item"
+        print(line)
+        await runtime.aclose()
+
+    for writer in ("inline", "process"):
+        asyncio.run(run(writer))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -233,6 +275,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     in_process(args.seconds)
+    evidence_in_process()
     for evidence in ("off", "inline", "process"):
         over_http(args.requests, args.batches, evidence=evidence)
 

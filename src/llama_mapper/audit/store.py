@@ -63,6 +63,9 @@ class EventStore:
         for index, event in enumerate(events):
             by_tenant.setdefault(event.tenant_id, []).append(index)
         stored: list[StoredEvent | None] = [None] * len(events)
+        # Serialized once (hashed and stored), and before the head is locked: the body
+        # does not depend on the chain, so only hashing waits for the tenant's lock.
+        bodies = [canonical_bytes(event) for event in events]
         writer = self.engine.execution_options(**{SQLITE_IMMEDIATE: True})
         async with writer.begin() as connection:
             # Sorted, so two appenders touching the same tenants lock them in the same
@@ -76,7 +79,7 @@ class EventStore:
                 for index in by_tenant[tenant_id]:
                     event = events[index]
                     seq += 1
-                    body = canonical_bytes(event)  # serialized once: hashed and stored
+                    body = bodies[index]
                     digest = body_hash(prev, body)
                     item = StoredEvent(seq, prev, digest, event)
                     stored[index] = item

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llama_mapper.audit import EventStore
-from llama_mapper.audit.anchors import ANCHOR_SECRET
+from llama_mapper.audit.anchor_schedule import AnchorScheduler
+from llama_mapper.audit.anchors import ANCHOR_SECRET, AnchorStore
 from llama_mapper.audit.evidence import Fingerprinter, event_from_response
 from llama_mapper.audit.writer import EventSink, EventWriter
 from llama_mapper.audit.writer_process import ProcessStore, draft
@@ -33,6 +34,7 @@ from llama_mapper.secrets import SecretProvider, provider_from_settings
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.engine import create_engine, database_url
 from llama_mapper.storage.db.replica import ReadRouter, read_router
+from llama_mapper.storage.objects import ObjectStore, object_store_from_settings
 from llama_mapper.storage.redis_batch import RedisBatcher
 
 if TYPE_CHECKING:
@@ -62,12 +64,16 @@ class Runtime:
     #: Turns an answered mapping and its fingerprint into what ``events`` queues.
     evidence_item: Callable[[Mapping[str, Any], tuple[str, str]], Any] = event_from_response
     writer_process: ProcessStore | None = None
+    objects: ObjectStore | None = None
+    anchor_scheduler: AnchorScheduler | None = None
 
     @property
     def uses_database(self) -> bool:
         return self.auth is not None or self.events is not None
 
     async def aclose(self) -> None:
+        if self.anchor_scheduler is not None:
+            await self.anchor_scheduler.stop()
         if self.events is not None:
             await self.events.stop()  # flush the evidence queue before the engine goes
         if self.writer_process is not None:
@@ -186,6 +192,13 @@ def build_runtime(
             backpressure=audit.backpressure,
         )
         fingerprint = Fingerprinter(secrets, audit.fingerprint_secret)
+    objects = object_store_from_settings(settings, secrets)
+    anchor_scheduler = None
+    if settings.audit.enabled and settings.audit.anchor_interval_seconds > 0:
+        interval = settings.audit.anchor_interval_seconds
+        anchor_scheduler = AnchorScheduler(
+            EventStore(engine), AnchorStore(objects), secrets, interval
+        )
     return Runtime(
         settings,
         service,
@@ -201,4 +214,6 @@ def build_runtime(
         reads=read_router(settings, secrets, engine),
         evidence_item=evidence_item,
         writer_process=writer_process,
+        objects=objects,
+        anchor_scheduler=anchor_scheduler,
     )

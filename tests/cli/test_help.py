@@ -41,6 +41,9 @@ EXPECTED = {
     ("audit", "anchor"),
     ("audit", "projections"),
     ("audit", "rebuild-projections"),
+    ("objects",),
+    ("objects", "list"),
+    ("objects", "get"),
 }
 
 

@@ -58,6 +58,8 @@ def create_app(
             await runtime.writer_process.start()  # spawned and ready before traffic
         if runtime.events is not None:
             await runtime.events.start()
+        if runtime.anchor_scheduler is not None:
+            await runtime.anchor_scheduler.start()  # a no-op when another worker anchored
         yield
         # Keep what no tier could map, for `mapper detectors fix`, across restarts.
         unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)

@@ -10,8 +10,11 @@ events together with the head row is caught too.
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -28,12 +31,14 @@ from llama_mapper.audit.anchors import (
     check_against_chain,
     check_tenant_id,
     list_tenants,
+    utc_now,
 )
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
 from llama_mapper.cli.db_cmd import DB_ERRORS, checked_database, error_message
 from llama_mapper.config.settings import Settings
 from llama_mapper.runtime import secret_provider
 from llama_mapper.storage.db.replica import read_router
+from llama_mapper.storage.objects import ObjectStore, ObjectStoreError, Protection
 
 T = TypeVar("T")
 
@@ -54,6 +59,8 @@ def _run_with(settings: Settings, as_json: bool, action: Callable[[EventStore], 
     """:func:`_run` for commands that also need the settings (state_dir, secrets)."""
     try:
         return asyncio.run(_with_store(settings, action))
+    except ObjectStoreError as exc:  # refused credentials, missing bucket, unreachable…
+        fail(str(exc), as_json=as_json)
     except DB_ERRORS as exc:
         fail(error_message(exc), as_json=as_json)
 
@@ -80,7 +87,7 @@ def verify(
     head row; the latest anchor (``mapper audit anchor``) can, for the events it covers.
     """
     settings = settings_or_exit(config)
-    anchors = AnchorStore.for_state_dir(settings.state_dir)
+    anchors = _anchor_store(settings)
 
     async def check(
         store: EventStore,
@@ -88,7 +95,7 @@ def verify(
         result = await store.verify(tenant, since=since)
         head = await store.head(tenant)
         # An invalid tenant id cannot name an anchor folder, so it simply has no anchor.
-        anchor = anchors.latest(tenant) if _is_folder_safe(tenant) else None
+        anchor = await anchors.latest(tenant) if _is_folder_safe(tenant) else None
         anchored = (True, "no anchor yet")
         if anchor is not None:
             anchored = await check_against_chain(anchor, store)
@@ -134,6 +141,14 @@ def verify(
     typer.echo(f"anchor: {anchor_text}")
 
 
+def _anchor_store(settings: Settings) -> AnchorStore:
+    """The configured object store's anchors; a bad object_store section is one line."""
+    try:
+        return AnchorStore.for_settings(settings, secret_provider(settings))
+    except ValueError as exc:
+        fail(str(exc))
+
+
 def _is_folder_safe(tenant: str) -> bool:
     try:
         check_tenant_id(tenant)
@@ -166,24 +181,38 @@ def anchor(
     config: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Sign each tenant's current chain head into a write-once file under state_dir/anchors.
+    """Sign each tenant's current chain head into the object store, write-once.
 
-    Run it periodically (cron): every event up to an anchored head is then protected
-    against deletion even together with the head row. A tenant whose chain does not verify
-    is refused, so an anchor never blesses tampered evidence.
+    The server does this every ``audit.anchor_interval_seconds``; run it by hand (or from
+    cron when no server runs) to anchor now: every event up to an anchored head is then
+    protected against deletion even together with the head row. A tenant whose chain does
+    not verify is refused, so an anchor never blesses tampered evidence. The first line
+    says how the store protects anchors (S3 Object Lock, or a weaker write-once).
     """
     settings = settings_or_exit(config)
-    anchors = AnchorStore.for_state_dir(settings.state_dir)
+    anchors = _anchor_store(settings)
     secrets = secret_provider(settings)
 
-    async def write(store: EventStore) -> list[Anchor]:
+    async def write(store: EventStore) -> tuple[Protection, list[Anchor]]:
+        protection = await anchors.objects.protection()
         tenants = [tenant] if tenant is not None else await list_tenants(store)
-        return await anchor_tenants(store, anchors, secrets, tenants)
+        return protection, await anchor_tenants(store, anchors, secrets, tenants)
 
-    written = _run_with(settings, as_json, write)
+    protection, written = _run_with(settings, as_json, write)
     if as_json:
-        print_json({"anchored": [item.to_dict() for item in written]})
+        print_json(
+            {
+                "store": {
+                    "backend": anchors.objects.backend,
+                    "mechanism": protection.mechanism,
+                    "locked": protection.locked,
+                    "detail": protection.detail,
+                },
+                "anchored": [item.to_dict() for item in written],
+            }
+        )
         return
+    typer.echo(f"store: {anchors.objects.backend}, write-once by {protection.describe()}")
     if not written:
         typer.echo("nothing to anchor: every head is already anchored")
     for item in written:
@@ -205,24 +234,52 @@ def export(
     output: Path = typer.Option(
         None, "--output", "-o", dir_okay=False, help="JSON Lines file (default: stdout)."
     ),
+    to_store: bool = typer.Option(
+        False,
+        "--to-store",
+        help="Write the export (and its manifest) into the object store under "
+        "exports/<tenant>/ and print the object key.",
+    ),
     config: Path = ConfigOption,
 ) -> None:
     """Write TENANT's events as JSON Lines for offline verification.
 
     A time window becomes a run of consecutive seqs (see ``EventStore.iter_events``), so
-    the file always verifies as one piece of the chain.
+    the file always verifies as one piece of the chain. With ``-o`` or ``--to-store`` a
+    manifest goes next to it: the first event's ``prev_hash`` (the starting point) and the
+    signed anchors inside the window, which let an auditor check that starting point.
     """
+    if output is not None and to_store:
+        fail("choose one of --output and --to-store")
+    settings = settings_or_exit(config)
+    anchors = _anchor_store(settings) if output is not None or to_store else None
 
-    async def write(store: EventStore) -> int:
-        if output is None:
-            return await _write(store, tenant, start, end, sys.stdout.buffer)
-        with output.open("wb") as stream:
-            return await _write(store, tenant, start, end, stream)
+    async def write(store: EventStore) -> tuple[int, ExportManifest | None, str | None]:
+        if anchors is None:
+            return await _write(store, tenant, start, end, sys.stdout.buffer), None, None
+        if output is not None:
+            with output.open("wb") as stream:
+                count = await _write(store, tenant, start, end, stream)
+            manifest = await _manifest(store, anchors, tenant, start, end, output)
+            _manifest_path(output).write_bytes(manifest.to_json())
+            return count, manifest, None
+        buffer = io.BytesIO()
+        count = await _write(store, tenant, start, end, buffer)
+        if count == 0:
+            raise ValueError(f"no events of {tenant} in that window: nothing exported")
+        manifest = await _manifest(store, anchors, tenant, start, end, None)
+        key = await _store_export(anchors.objects, manifest, buffer.getvalue())
+        return count, manifest, key
 
     # A corrupt row is a ValueError, so it ends the export with one line like a DB error.
-    count = _run(config, False, write)
-    if output is not None:
+    count, manifest, key = _run_with(settings, False, write)
+    if key is not None:
+        typer.echo(key)
+        typer.echo(f"exported {count} events of {tenant} to the object store", err=True)
+    elif output is not None:
         typer.echo(f"exported {count} events of {tenant} to {output}", err=True)
+    if manifest is not None:
+        typer.echo(manifest.summary(), err=True)
 
 
 async def _write(
@@ -234,6 +291,115 @@ async def _write(
         count += 1
     stream.flush()
     return count
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    """What an auditor needs to trust the first line of a windowed export.
+
+    The chain check proves every event after the first; the first ``prev_hash`` links to an
+    event outside the file. It is checkable when an anchor inside the window exists: the
+    recomputed hash of event ``anchor.seq`` must equal the signed ``head_hash``, and that
+    hash depends on the starting ``prev_hash`` through every event before it. Otherwise
+    the manifest states it as the starting point, taken on trust (or compared with an
+    earlier export's last hash).
+    """
+
+    tenant_id: str
+    window_from: str | None
+    window_to: str | None
+    exported_at: str
+    events: int
+    first_seq: int | None
+    starting_prev_hash: str | None
+    last_seq: int | None
+    last_hash: str | None
+    anchors: tuple[Anchor, ...]
+
+    @property
+    def starting_point(self) -> str:
+        if self.first_seq is None:
+            return "empty"
+        if self.first_seq == 1:
+            return "genesis"
+        return "anchored" if self.anchors else "stated"
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "tenant_id": self.tenant_id,
+                "from": self.window_from,
+                "to": self.window_to,
+                "exported_at": self.exported_at,
+                "events": self.events,
+                "first_seq": self.first_seq,
+                "starting_prev_hash": self.starting_prev_hash,
+                "starting_point": self.starting_point,
+                "last_seq": self.last_seq,
+                "last_hash": self.last_hash,
+                "anchors": [anchor.to_dict() for anchor in self.anchors],
+            },
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE,
+        )
+
+    def summary(self) -> str:
+        point = self.starting_point
+        if point in ("empty", "genesis"):
+            return f"starting point: {point}"
+        start = f"seq {self.first_seq} links to prev_hash {str(self.starting_prev_hash)[:16]}"
+        if point == "anchored":
+            seqs = ", ".join(str(anchor.seq) for anchor in self.anchors)
+            return f"starting point: {start}, checkable against the anchor(s) at seq {seqs}"
+        return f"starting point: {start}, stated (no anchor inside the window)"
+
+
+async def _manifest(
+    store: EventStore,
+    anchors: AnchorStore,
+    tenant: str,
+    start: str | None,
+    end: str | None,
+    written: Path | None,
+) -> ExportManifest:
+    """Re-read the window's first and last event (cheap) and the anchors inside it."""
+    first = last = None
+    count = 0
+    async for stored in store.iter_events(tenant, since=start, until=end):
+        first = first or stored
+        last = stored
+        count += 1
+    inside: tuple[Anchor, ...] = ()
+    if first is not None and last is not None and _is_folder_safe(tenant):
+        inside = tuple(
+            anchor for anchor in await anchors.all(tenant) if first.seq <= anchor.seq <= last.seq
+        )
+    return ExportManifest(
+        tenant_id=tenant,
+        window_from=start,
+        window_to=end,
+        exported_at=utc_now(),
+        events=count,
+        first_seq=first.seq if first else None,
+        starting_prev_hash=first.prev_hash if first else None,
+        last_seq=last.seq if last else None,
+        last_hash=last.hash if last else None,
+        anchors=inside,
+    )
+
+
+def _manifest_path(output: Path) -> Path:
+    return output.with_name(output.name + ".manifest.json")
+
+
+async def _store_export(objects: ObjectStore, manifest: ExportManifest, data: bytes) -> str:
+    """``exports/<tenant>/<UTC time>-<first seq>-<last seq>.jsonl`` plus its manifest,
+    both write-once (no retention lock: retention may have to delete them later)."""
+    tenant = check_tenant_id(manifest.tenant_id)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    name = f"exports/{tenant}/{stamp}-{manifest.first_seq:012d}-{manifest.last_seq:012d}"
+    await objects.put(f"{name}.jsonl", data, write_once=True)
+    await objects.put(f"{name}.manifest.json", manifest.to_json(), write_once=True)
+    return f"{name}.jsonl"
 
 
 def export_line(stored: StoredEvent) -> bytes:

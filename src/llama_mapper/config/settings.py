@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -173,6 +173,51 @@ class AuditSettings(_Section):
         description="inline: events are chained and written on the API's event loop; "
         "process: by a child process on another core (faster /map/batch).",
     )
+    anchor_interval_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="How often the server signs every tenant's chain head into the object "
+        "store; 0 turns the schedule off (`mapper audit anchor` still works).",
+    )
+
+
+class ObjectStoreSettings(_Section):
+    """Where anchors, exports, reports and model artifacts go (see docs/object-store.md)."""
+
+    backend: Literal["local", "s3"] = Field(
+        "local", description="local: a folder; s3: any S3-compatible service."
+    )
+    directory: Path | None = Field(
+        None, description="Folder of the local backend; default: objects/ in state_dir."
+    )
+    endpoint_url: str | None = Field(
+        None, description="S3 endpoint, e.g. http://127.0.0.1:8333; unset: AWS S3."
+    )
+    bucket: str | None = Field(None, description="S3 bucket (required for the s3 backend).")
+    region: str = "us-east-1"
+    access_key_secret: str | None = Field(
+        "s3_access_key",
+        description="Secret name of the S3 access key id; unset (null): boto3's default "
+        "credential chain (instance role).",
+    )
+    secret_key_secret: str | None = Field(
+        "s3_secret_key",
+        description="Secret name of the S3 secret access key.",
+    )
+    object_lock_days: int = Field(
+        400, ge=1, le=36500, description="COMPLIANCE retention of anchors where Object Lock is on."
+    )
+    prefix: str = Field("", description="Key prefix inside the bucket, e.g. llama-mapper/prod.")
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> ObjectStoreSettings:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("object_store.bucket must be set for the s3 backend")
+        if self.prefix.strip("/"):
+            from llama_mapper.storage.objects import check_key  # the one key rule
+
+            check_key(self.prefix.strip("/"))
+        return self
 
 
 class ObservabilitySettings(_Section):
@@ -213,6 +258,7 @@ class Settings(BaseSettings):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
 
     @classmethod
     def settings_customise_sources(

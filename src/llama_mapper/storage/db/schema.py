@@ -192,3 +192,19 @@ audit_deks = Table(
     PrimaryKeyConstraint("tenant_id", "event_id"),
     Index("ix_audit_deks_tenant_id_kek_id", "tenant_id", "kek_id"),
 )
+
+#: Tables holding rows of one tenant each (a ``tenant_id`` column). On PostgreSQL each has
+#: row-level security forced with the ``tenant_isolation`` policy (migration ``0005_rls``,
+#: :mod:`llama_mapper.storage.db.tenancy`); a new tenant-scoped table belongs here and
+#: needs a migration that adds the same policy (a test checks both).
+TENANT_TABLES = (
+    api_keys,
+    audit_events,
+    audit_heads,
+    proj_label_daily,
+    proj_control_evidence,
+    proj_detector_quality,
+    proj_positions,
+    retention_holds,
+    audit_deks,
+)

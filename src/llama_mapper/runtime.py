@@ -88,7 +88,9 @@ def _redis(settings: Settings) -> Redis | None:
     )
 
 
-def secret_provider(settings: Settings) -> SecretProvider:
+def secret_provider(
+    settings: Settings, also_generated: frozenset[str] = frozenset()
+) -> SecretProvider:
     """This deployment's secrets. Of the missing ones, only keys the mapper itself owns
     (the API-key pepper, the fingerprint key, the anchor signing key) are generated for an
     embedded install; anything else is reported."""
@@ -97,6 +99,7 @@ def secret_provider(settings: Settings) -> SecretProvider:
         fallback_dir=settings.state_dir / "secrets",
         generated=frozenset(
             {settings.auth.pepper_secret, settings.audit.fingerprint_secret, ANCHOR_SECRET}
+            | also_generated
         ),
     )
 
@@ -106,11 +109,15 @@ def build_runtime(
     *,
     service: MapperService | None = None,
     config_file: Path | None = None,
+    metrics: Metrics | None = None,
+    generated_secrets: frozenset[str] = frozenset(),
 ) -> Runtime:
+    """``metrics`` and ``generated_secrets`` let another service built on these backends
+    (orch) bring its own metric namespace and its own embedded-install keys."""
     service = service or MapperService.from_settings(settings, config_file)
     settings = service.settings
-    metrics = Metrics.for_catalog(service.catalog)
-    secrets = secret_provider(settings)
+    metrics = metrics or Metrics.for_catalog(service.catalog)
+    secrets = secret_provider(settings, generated_secrets)
     password_secret = settings.database.password_secret
     engine = create_engine(
         database_url(settings, secrets),

@@ -84,7 +84,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     app.include_router(map_routes.router)
     app.include_router(health.router)
-    _install_error_handlers(app, max_body)
+    install_error_handlers(app, max_body)
     app.state.tracer_provider = setup_tracing(app, runtime.settings.observability)
     if runtime.auth is None:
         _drop_security_from_openapi(app)
@@ -113,7 +113,9 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", "unknown"))
 
 
-def _install_error_handlers(app: FastAPI, max_body: int) -> None:
+def install_error_handlers(app: FastAPI, max_body: int) -> None:
+    """The ErrorBody handlers; the orchestration service installs the same ones."""
+
     @app.exception_handler(MapperError)
     async def mapper_error(request: Request, exc: MapperError) -> Response:
         return error_response(exc, request_id_of(request))

@@ -10,6 +10,7 @@ one transaction, guarded by the expected current status so racing admins cannot 
 from __future__ import annotations
 
 import hashlib
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from detector_orchestration.policy.model import PolicyBundle, PolicyError, parse_bundle
+from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE
 from llama_mapper.storage.db.schema import orch_policies
 
 
@@ -78,13 +80,19 @@ class PolicyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction; on SQLite it takes the write lock up front (BEGIN
+        IMMEDIATE), because a read that later upgrades to a write fails at once with
+        "database is locked" when another writer (the evidence writer) is active."""
+        return self.engine.execution_options(**{SQLITE_IMMEDIATE: True}).begin()
+
     async def submit(self, tenant_id: str, document: str) -> PolicyVersion:
         """Validate and store ``document`` as the next pending version of its bundle."""
         bundle = parse_bundle(document)  # PolicyError for a bad bundle: nothing stored
         digest = hashlib.sha256(document.encode()).hexdigest()
         for _ in range(5):  # two concurrent submissions race for the same version number
             try:
-                async with self.engine.begin() as connection:
+                async with self._write() as connection:
                     latest = await connection.scalar(
                         select(func.max(orch_policies.c.version)).where(
                             orch_policies.c.tenant_id == tenant_id,
@@ -145,7 +153,7 @@ class PolicyStore:
             return [_row(row) for row in await connection.execute(query)]
 
     async def approve(self, tenant_id: str, bundle: str, version: int) -> PolicyVersion:
-        async with self.engine.begin() as connection:
+        async with self._write() as connection:
             await self._expect(connection, tenant_id, bundle, version, Status.PENDING)
             now = datetime.now(UTC)
             await connection.execute(
@@ -161,7 +169,7 @@ class PolicyStore:
         return await self.get(tenant_id, bundle, version)
 
     async def reject(self, tenant_id: str, bundle: str, version: int) -> PolicyVersion:
-        async with self.engine.begin() as connection:
+        async with self._write() as connection:
             await self._expect(connection, tenant_id, bundle, version, Status.PENDING)
             await connection.execute(
                 self._set(tenant_id, bundle, Status.REJECTED, datetime.now(UTC)).where(
@@ -172,7 +180,7 @@ class PolicyStore:
 
     async def rollback(self, tenant_id: str, bundle: str) -> PolicyVersion:
         """Re-activate the newest superseded version below the active one."""
-        async with self.engine.begin() as connection:
+        async with self._write() as connection:
             current = await self._active_in(connection, tenant_id, bundle)
             if current is None:
                 raise PolicyStoreError(f"bundle {bundle!r} has no active version to roll back")

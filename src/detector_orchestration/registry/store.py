@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from detector_orchestration.registry.model import DetectorRecord, DetectorSpec, Health
+from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE
 from llama_mapper.storage.db.schema import orch_detectors
 
 
@@ -42,6 +44,12 @@ class RegistryStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
+    def _write(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A write transaction; on SQLite it takes the write lock up front (BEGIN
+        IMMEDIATE), because a read that later upgrades to a write fails at once with
+        "database is locked" when another writer (the evidence writer) is active."""
+        return self.engine.execution_options(**{SQLITE_IMMEDIATE: True}).begin()
+
     async def add(self, spec: DetectorSpec, *, replace: bool = False) -> DetectorRecord:
         now = datetime.now(UTC)
         values = {
@@ -59,7 +67,7 @@ class RegistryStore:
             "health_checked_at": None,
             "updated_at": now,
         }
-        async with self.engine.begin() as connection:
+        async with self._write() as connection:
             exists = await connection.scalar(
                 select(orch_detectors.c.name).where(orch_detectors.c.name == spec.name)
             )
@@ -97,7 +105,7 @@ class RegistryStore:
             return [_record(row) for row in rows]
 
     async def remove(self, name: str) -> None:
-        async with self.engine.begin() as connection:
+        async with self._write() as connection:
             result = await connection.execute(
                 delete(orch_detectors).where(orch_detectors.c.name == name)
             )
@@ -105,7 +113,7 @@ class RegistryStore:
             raise RegistryError(f"no detector named {name!r} is registered")
 
     async def set_health(self, name: str, health: Health) -> None:
-        async with self.engine.begin() as connection:
+        async with self._write() as connection:
             await connection.execute(
                 update(orch_detectors)
                 .where(orch_detectors.c.name == name)

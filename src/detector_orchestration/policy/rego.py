@@ -65,16 +65,28 @@ def interpret(value: Any) -> RegoResult:
 
 
 class RegoEvaluator:
-    """A compiled module, cloned per evaluation (regorus engines are not thread-safe)."""
+    """A compiled module, one engine per thread.
+
+    regorus engines are "unsendable": an engine must be used only by the thread that made
+    it (the event loop's, a CLI's, a test server's). Each thread compiles its own copy
+    once and clones it per evaluation, so inputs never leak between evaluations.
+    """
 
     def __init__(self, module: str, query: str) -> None:
+        self.module = module
         self.query = query
-        self._engine = compile_module(module)
-        self._lock = threading.Lock()
+        compile_module(module)  # fail now, at load time, on a broken module
+        self._local = threading.local()
+
+    def _engine(self) -> regorus.Engine:
+        engine = getattr(self._local, "engine", None)
+        if engine is None:
+            engine = compile_module(self.module)
+            self._local.engine = engine
+        return engine
 
     def evaluate(self, input_doc: Mapping[str, Any]) -> RegoResult:
-        with self._lock:
-            engine = self._engine.clone()
+        engine = self._engine().clone()
         engine.set_input(dict(input_doc))
         try:
             value = engine.eval_rule(self.query)

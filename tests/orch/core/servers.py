@@ -124,22 +124,37 @@ def detector_app(server: DetectorServer) -> Starlette:
 def opa_app(modules: dict[str, str]) -> Starlette:
     """``POST /v1/data/<path>`` ``{"input": ...}`` -> ``{"result": ...}``, as OPA answers;
     an undefined rule answers ``{}`` (no ``result``), like OPA."""
-    engine = regorus.Engine()
-    for path, source in modules.items():
-        engine.add_policy(path, source)
+    local_state = threading.local()  # regorus engines must live and die on their thread
 
     async def data(request: Request) -> Response:
         body = await request.json()
         rule = "data." + request.path_params["path"].replace("/", ".")
+        engine = getattr(local_state, "engine", None)
+        if engine is None:
+            engine = local_state.engine = regorus.Engine()
+            for path, source in modules.items():
+                engine.add_policy(path, source)
         local = engine.clone()
         local.set_input(body.get("input", {}))
         try:
-            value = local.eval_rule(rule)
+            answers = local.eval_query(rule).get("result", [])
         except RuntimeError:
             return JSONResponse({"code": "internal_error", "message": "eval failed"}, 500)
-        return JSONResponse({} if value is None else {"result": value})
+        value = answers[0]["expressions"][0]["value"] if answers else None
+        return JSONResponse({} if value is None else {"result": _as_json(value)})
 
     return Starlette(routes=[Route("/v1/data/{path:path}", data, methods=["POST"])])
+
+
+def _as_json(value: Any) -> Any:
+    """Rego sets travel as JSON arrays, as OPA sends them."""
+    if isinstance(value, set | frozenset):
+        return sorted(_as_json(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    return value
 
 
 def free_port() -> int:

@@ -53,7 +53,7 @@ def test_rego_contract_violations_and_compile_errors_are_clear() -> None:
     with pytest.raises(RegoError, match="reasons must be a list"):
         interpret({"decision": "block", "reasons": "x"})
     assert interpret(None).decision.value == "allow"
-    with pytest.raises(PolicyError, match="decision.rego.module"):
+    with pytest.raises(PolicyError, match=r"decision\.rego\.module"):
         parse_bundle(
             yaml.safe_dump(
                 {
@@ -89,7 +89,8 @@ async def test_packaged_bundles_pass_their_examples() -> None:
 async def test_an_example_that_contradicts_the_rules_fails() -> None:
     bundle = parse_bundle(
         bundle_yaml("p", ["a"])
-        + "examples:\n- {name: wrong, findings: [{label: SECRET.Token, score: 0.9}], expect: allow}\n"
+        + "examples:\n- name: wrong\n  findings: [{label: SECRET.Token, score: 0.9}]\n"
+        + "  expect: allow\n"
     )
     (result,) = await run_examples(bundle, PolicyEngine())
     assert (result.passed, result.got) == (False, "block")

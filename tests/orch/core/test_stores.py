@@ -57,7 +57,7 @@ async def test_submit_approve_reject_rollback(engine: AsyncEngine) -> None:
 
 async def test_an_invalid_bundle_is_never_stored(engine: AsyncEngine) -> None:
     store = PolicyStore(engine)
-    with pytest.raises(PolicyError, match="coverage.minimum"):
+    with pytest.raises(PolicyError, match=r"coverage\.minimum"):
         await store.submit("acme", "name: p\ncoverage: {minimum: 3}\n")
     with pytest.raises(PolicyError, match="not valid YAML"):
         await store.submit("acme", "name: [p\n")

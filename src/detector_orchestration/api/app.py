@@ -69,7 +69,7 @@ def create_app(
     app.add_middleware(EdgeMiddleware, max_body_bytes=max_body, json_routes=JSON_ROUTES)
     app.add_middleware(MetricsMiddleware, metrics=shared.metrics)
     app.include_router(routes.router)
-    install_error_handlers(app, max_body)
+    install_error_handlers(app, max_body, hide_extra_keys=True)
     observability = shared.settings.observability
     if observability.service_name == "llama-mapper":
         observability = observability.model_copy(update={"service_name": "orch"})

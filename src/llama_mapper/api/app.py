@@ -113,8 +113,9 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", "unknown"))
 
 
-def install_error_handlers(app: FastAPI, max_body: int) -> None:
-    """The ErrorBody handlers; the orchestration service installs the same ones."""
+def install_error_handlers(app: FastAPI, max_body: int, *, hide_extra_keys: bool = False) -> None:
+    """The ErrorBody handlers; the orchestration service installs the same ones, hiding
+    even identifier-shaped invented keys (see describe_validation_errors)."""
 
     @app.exception_handler(MapperError)
     async def mapper_error(request: Request, exc: MapperError) -> Response:
@@ -125,7 +126,7 @@ def install_error_handlers(app: FastAPI, max_body: int) -> None:
         if any(err.get("type") == "json_invalid" for err in exc.errors()):
             error: MapperError = InvalidJSON("request body is not valid JSON")
         else:
-            error = InvalidRequest(_validation_summary(exc))
+            error = InvalidRequest(_validation_summary(exc, hide_extra_keys))
         return error_response(error, request_id_of(request))
 
     @app.exception_handler(StarletteHTTPException)
@@ -155,8 +156,8 @@ def _http_error(exc: StarletteHTTPException) -> MapperError:
     return error
 
 
-def _validation_summary(exc: RequestValidationError) -> str:
-    return describe_validation_errors(exc.errors())
+def _validation_summary(exc: RequestValidationError, hide_extra_keys: bool = False) -> str:
+    return describe_validation_errors(exc.errors(), hide_extra_keys=hide_extra_keys)
 
 
 __all__ = ["create_app", "validation_message"]

@@ -72,9 +72,10 @@ def _pack_categories(service: MapperService) -> Any:
     def categories(pack: str) -> frozenset[str]:
         if pack not in cache:
             found = service.catalog.packs.get(pack)
-            labels = found.maps.values() if found is not None else ()
+            targets = found.maps.values() if found is not None else ()
+            labels = [label for target in targets for label in target]  # label tuples
             cache[pack] = frozenset(
-                str(label).split(".")[0] for label in labels if not str(label).startswith("OTHER")
+                label.split(".")[0] for label in labels if not label.startswith("OTHER")
             )
         return cache[pack]
 

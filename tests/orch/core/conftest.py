@@ -92,11 +92,14 @@ def make_runtime(orch_env: Path) -> RuntimeFactory:
         database_url: str | None = None,
         builtins: dict[str, Any] | None = None,
         mapper: dict[str, Any] | None = None,
+        mapper_link: dict[str, Any] | None = None,
         **orch: Any,
     ) -> AsyncIterator[OrchRuntime]:
         overrides: dict[str, Any] = dict(mapper or {})
         if database_url is not None:
             overrides["database"] = {"url": database_url}
+        if mapper_link is not None:
+            orch["mapper"] = mapper_link
         settings = OrchSettings(**orch)
         runtime = build_orch_runtime(
             settings, load_settings(**overrides), builtins=builtins if builtins is not None else {}

@@ -191,3 +191,31 @@ async def test_client_mistakes_answer_error_bodies(make_runtime, detectors, phon
     assert skipped.status_code == 200
     assert [r["detector"] for r in skipped.json()["detector_results"]] == ["pii-a"]
     assert skipped.json()["decision"] == "allow"
+
+
+async def test_agreeing_detectors_merge_and_taxonomy_coverage(make_runtime, detectors) -> None:
+    import yaml
+
+    doc = yaml.safe_load(bundle_yaml("tax", ["pii-a", "pii-b"]))
+    doc["coverage"] = {"method": "taxonomy", "categories": ["PII", "JAILBREAK"], "minimum": 1.0}
+    short = {**doc, "name": "tax2"}
+    short["coverage"] = {**doc["coverage"], "categories": ["PII", "SECRET"]}
+    async with make_runtime() as runtime:
+        await runtime.registry.add(fms_spec("pii-a", detectors.set("pii-a")))
+        await runtime.registry.add(fms_spec("pii-b", detectors.set("pii-b", "fail"), retries=0))
+        runtime.catalog.invalidate()
+        await submit_active(runtime, "acme", yaml.safe_dump(doc))
+        await submit_active(runtime, "acme", yaml.safe_dump(short))
+        covered = await runtime.orchestrator.orchestrate(_request("to a@b.io", "tax"))
+        detectors.set("pii-b")
+        merged = await runtime.orchestrator.orchestrate(_request("to c@d.io", "tax"))
+        gap = await runtime.orchestrator.orchestrate(_request("to e@f.io", "tax2"))
+    # pii-b failed, but pii-a alone covers both categories.
+    assert covered.status == 200
+    assert covered.body["coverage"]["method"] == "taxonomy"
+    assert covered.body["coverage"]["achieved"] == 1.0
+    (finding,) = merged.body["findings"]
+    assert finding["detectors"] == ["pii-a", "pii-b"]
+    assert finding["span"] == {"start": 3, "end": 9}
+    assert gap.status == 206
+    assert gap.body["coverage"]["missing"] == ["SECRET"]

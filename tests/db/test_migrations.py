@@ -184,11 +184,11 @@ def test_cli_upgrade_and_current_on_sqlite(state_dir: Path) -> None:
     assert (report["current"], report["head"], report["up_to_date"]) == (None, "0004_orch", False)
     result = runner.invoke(db_cmd.app, ["upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0003 (up to date)" in result.stdout
+    assert "at revision 0004_orch (up to date)" in result.stdout
     assert (state_dir / "mapper.db").is_file()
     result = runner.invoke(db_cmd.app, ["current"])
     assert result.exit_code == 0, result.output
-    assert "is at revision 0003 (up to date)" in result.stdout
+    assert "is at revision 0004_orch (up to date)" in result.stdout
 
 
 def test_cli_on_postgres_with_config_file(tmp_path: Path, state_dir: Path) -> None:

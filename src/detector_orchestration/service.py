@@ -42,6 +42,7 @@ from detector_orchestration.policy.source import PolicySource
 from detector_orchestration.registry.catalog import DetectorCatalog
 from detector_orchestration.schemas import OrchestrateRequest
 from llama_mapper.errors import MapperError
+from llama_mapper.observability.tracing import span as trace_span
 
 PARTIAL_COVERAGE = "PARTIAL_COVERAGE"
 #: Canonical outcome labels (OTHER.Safe, OTHER.Error...) describe a run, not a finding.
@@ -126,7 +127,9 @@ class Orchestrator:
             for name in names
             if name in available
         ]
-        runs, cache_state = await self._run(request, bundle, version, names, planned, deadline)
+        with trace_span("orch.detectors", detectors=len(planned)) as running:
+            runs, cache_state = await self._run(request, bundle, version, names, planned, deadline)
+            running.set(cache=cache_state, failed=sum(not run.ok for run in runs))
         by_name = {run.name: run for run in runs}
         runs = [
             by_name.get(name) or DetectorRun(name, RunStatus.NOT_REGISTERED, error="not registered")
@@ -137,7 +140,9 @@ class Orchestrator:
             raise AllDetectorsUnavailable(
                 "no detector answered: " + ", ".join(f"{r.name} ({r.status.value})" for r in runs)
             )
-        mapping, findings = await self._map(runs, request.tenant_id)
+        with trace_span("orch.mapping") as mapping_span:
+            mapping, findings = await self._map(runs, request.tenant_id)
+            mapping_span.set(findings=len(findings))
         mapped = time.perf_counter()
         succeeded = [run.name for run in runs if run.ok]
         coverage = self._coverage(bundle, required, succeeded, runs)
@@ -158,7 +163,9 @@ class Orchestrator:
             statuses={run.name: run.status.value for run in runs},
         )
         try:
-            verdict = await self.engine.decide(bundle, resolved_findings, coverage, doc)
+            with trace_span("orch.decision", engine=bundle.decision.engine) as deciding:
+                verdict = await self.engine.decide(bundle, resolved_findings, coverage, doc)
+                deciding.set(decision=verdict.decision.value, coverage=coverage.achieved)
         except PolicyEvaluationError as exc:
             raise PolicyUnavailable(str(exc)) from None
         decided = time.perf_counter()

@@ -45,6 +45,8 @@ class ServingSettings(_Section):
     port: int = Field(8100, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     max_content_kb: int = Field(256, ge=1, le=65536, description="Largest request body.")
+    max_batch_items: int = Field(100, ge=1, le=10_000, description="Items in one batch.")
+    batch_concurrency: int = Field(8, ge=1, le=256, description="Batch items run at once.")
 
 
 class ExecutorSettings(_Section):

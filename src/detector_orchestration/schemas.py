@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from llama_mapper.schemas import Metadata
+from llama_mapper.schemas import ErrorBody, Metadata
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 ContentType = Annotated[str, StringConstraints(pattern=r"^[a-z]+/[a-z0-9.+-]{1,64}$")]
@@ -29,6 +29,16 @@ class OrchestrateRequest(BaseModel):
         None, max_length=64, description="Optional detectors to skip (required ones cannot be)."
     )
     metadata: Metadata | None = None
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: list[dict[str, Any]] = Field(
+        min_length=1,
+        description="Up to `serving.max_batch_items` OrchestrateRequest objects, validated one "
+        "by one: a bad item yields an error entry and never fails the batch.",
+    )
 
 
 class FindingSpan(BaseModel):
@@ -85,3 +95,13 @@ class OrchestrateResponse(BaseModel):
         description="PARTIAL_COVERAGE (HTTP 206) names the gaps."
     )
     timings: dict[str, Any]
+
+
+class BatchItemError(BaseModel):
+    error: ErrorBody
+
+
+class BatchResponse(BaseModel):
+    results: list[OrchestrateResponse | BatchItemError]
+    succeeded: int
+    failed: int

@@ -25,7 +25,7 @@ from llama_mapper.observability.metrics import MetricsMiddleware
 from llama_mapper.observability.tracing import setup_tracing, shutdown_tracing
 from llama_mapper.storage.db.migrate import upgrade
 
-JSON_ROUTES = frozenset({"/orchestrate", "/detectors"})
+JSON_ROUTES = frozenset({"/orchestrate", "/orchestrate/batch", "/detectors"})
 DESCRIPTION = """Runs AI-safety detectors over content under tenant policies, hands their
 native output to the mapper and answers with canonical findings and a decision. Every
 failure answers with `ErrorBody {error_code, message, request_id, retryable}`."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.responses import Response
 
@@ -15,13 +17,23 @@ from detector_orchestration.errors import Conflict, NotFound
 from detector_orchestration.registry.model import DetectorSpec
 from detector_orchestration.registry.store import RegistryError
 from detector_orchestration.runtime import OrchRuntime
-from detector_orchestration.schemas import OrchestrateRequest, OrchestrateResponse
+from detector_orchestration.schemas import (
+    BatchRequest,
+    BatchResponse,
+    OrchestrateRequest,
+    OrchestrateResponse,
+)
 from llama_mapper.api.guard import RequestGuard
-from llama_mapper.api.responses import JSONBytes, error_response
+from llama_mapper.api.responses import JSONBytes, error_body, error_response
 from llama_mapper.auth.keys import ADMIN, MAP_READ
 from llama_mapper.auth.model import Principal
 from llama_mapper.auth.service import authorize
-from llama_mapper.errors import MapperError
+from llama_mapper.errors import (
+    BatchTooLarge,
+    InvalidRequest,
+    MapperError,
+    describe_validation_errors,
+)
 from llama_mapper.schemas import ErrorBody
 
 router = APIRouter()
@@ -122,6 +134,79 @@ async def orchestrate(
         principal=principal,
         claimed_tenants=[body.tenant_id],
         cost=1,
+        handler=handler,
+    )
+
+
+@router.post(
+    "/orchestrate/batch",
+    response_model=BatchResponse,
+    responses=ERRORS,
+    summary="Orchestrate up to serving.max_batch_items contents",
+    description="Each item is validated and orchestrated on its own (at most "
+    "`serving.batch_concurrency` at a time): a bad or failed item becomes `{error: "
+    "ErrorBody}` and never fails the batch. The batch costs its item count against the "
+    "rate limit; every item's tenant must be the API key's.",
+    tags=["orchestration"],
+)
+async def orchestrate_batch(
+    request: Request, batch: Annotated[BatchRequest, Body()], principal: CurrentPrincipal
+) -> Response:
+    runtime = _orch(request)
+    guard: RequestGuard = request.app.state.guard
+    request_id = str(request.scope["state"]["request_id"])
+    serving = runtime.settings.serving
+    if len(batch.requests) > serving.max_batch_items:
+        raise BatchTooLarge(f"a batch holds at most {serving.max_batch_items} requests")
+    items: list[OrchestrateRequest | MapperError] = []
+    for item in batch.requests:
+        try:
+            items.append(OrchestrateRequest.model_validate(item))
+        except ValidationError as exc:
+            summary = describe_validation_errors(
+                exc.errors(include_input=False, include_url=False), hide_extra_keys=True
+            )
+            items.append(InvalidRequest(summary))
+    claimed = [item.tenant_id for item in items if isinstance(item, OrchestrateRequest)]
+    started = time.perf_counter()
+    metrics = runtime.metrics
+
+    async def handler(tenant: str | None) -> Response:
+        slots = asyncio.Semaphore(serving.batch_concurrency)
+
+        async def one(index: int, item: OrchestrateRequest | MapperError) -> dict[str, Any]:
+            item_id = f"{request_id}.{index}"
+            if isinstance(item, MapperError):
+                return {"error": error_body(item, item_id)}
+            if tenant is not None and item.tenant_id != tenant:
+                item = item.model_copy(update={"tenant_id": tenant})
+            async with slots:
+                try:
+                    outcome = await runtime.orchestrator.orchestrate(item, request_id=item_id)
+                except MapperError as exc:
+                    metrics.errors.labels(exc.error_code).inc()
+                    return {"error": error_body(exc, item_id)}
+            metrics.decisions.labels(outcome.decision.value).inc()
+            metrics.cache.labels(outcome.cache).inc()
+            if outcome.status == 206:
+                metrics.partial_coverage.inc()
+            return outcome.body
+
+        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
+        failed = sum("error" in result for result in results)
+        _log(request_id, 200, started, items=len(results), failed=failed)
+        quoted = any(result.get("redacted_content") is not None for result in results)
+        return JSONBytes(
+            {"results": results, "succeeded": len(results) - failed, "failed": failed},
+            headers={"Cache-Control": "no-store"} if quoted else None,
+        )
+
+    return await guard.run(
+        request,
+        route="/orchestrate/batch",
+        principal=principal,
+        claimed_tenants=list(dict.fromkeys(claimed)),
+        cost=len(batch.requests),
         handler=handler,
     )
 

@@ -164,10 +164,12 @@ class Executor:
                 breaker.record_success()
                 run.status, run.error = RunStatus.OK, None
                 return
-            status, message, retryable = outcome
-            breaker.record_failure()
-            run.status, run.error = status, message
-            if not retryable or attempt > plan.retries:
+            run.status, run.error = outcome.status, outcome.message
+            if outcome.counts:
+                breaker.record_failure()
+            else:
+                breaker.release_probe()  # our own congestion says nothing about the detector
+            if not outcome.retryable or attempt > plan.retries:
                 return
             delay = self.config.backoff.delay(attempt)
             if delay >= deadline.remaining():
@@ -182,25 +184,47 @@ class Executor:
         content_type: str,
         budget: float,
         run: DetectorRun,
-    ) -> tuple[RunStatus, str, bool] | None:
-        """``None`` on success (output stored on ``run``), else (status, message, retryable)."""
+    ) -> _Failure | None:
+        """``None`` on success (output stored on ``run``), else what went wrong.
+
+        Waiting for a bulkhead slot spends the attempt's budget, but a wait that runs out
+        is this process's congestion, not the detector's failure: it does not count
+        against the breaker and is not retried (the next attempt would queue again).
+        """
         began = self._clock()
         try:
-            async with asyncio.timeout(budget):
-                async with bulkhead:
+            try:
+                async with asyncio.timeout(budget):
+                    await bulkhead.acquire()
+            except TimeoutError:
+                return _Failure(RunStatus.TIMEOUT, "no free slot (bulkhead full)", False, False)
+            try:
+                left = budget - (self._clock() - began)
+                async with asyncio.timeout(max(left, 0.0)):
                     run.output = await detector.detect(content, content_type)
+            finally:
+                bulkhead.release()
         except TimeoutError:
-            return RunStatus.TIMEOUT, f"timed out after {budget * 1000:.0f} ms", True
+            return _Failure(RunStatus.TIMEOUT, f"timed out after {budget * 1000:.0f} ms", True)
         except DetectorError as exc:
-            return RunStatus.ERROR, _safe(str(exc)), exc.retryable
+            return _Failure(RunStatus.ERROR, _safe(str(exc)), exc.retryable)
         except asyncio.CancelledError:
             self.breaker(detector.name).release_probe()
             raise
         except Exception as exc:  # a bug in a detector must not fail the whole request
-            return RunStatus.ERROR, f"detector raised {type(exc).__name__}", False
+            return _Failure(RunStatus.ERROR, f"detector raised {type(exc).__name__}", False)
         finally:
             run.attempt_ms.append((self._clock() - began) * 1000)
         return None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    status: RunStatus
+    message: str
+    retryable: bool
+    #: Whether it counts against the detector's circuit breaker.
+    counts: bool = True
 
 
 def _safe(message: str) -> str:

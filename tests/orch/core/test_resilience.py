@@ -188,3 +188,26 @@ async def test_the_bulkhead_caps_concurrent_calls_per_detector(make_runtime, det
     assert all(o.runs[0].status.value == "ok" for o in outcomes)
     # 4 calls through 2 slots of 0.2 s each take two rounds.
     assert elapsed >= 0.38
+
+
+async def test_a_full_bulkhead_is_not_the_detectors_failure(make_runtime, detectors) -> None:
+    async with make_runtime(
+        executor={"bulkhead": 1, "breaker_failures": 1}, cache={"enabled": False}
+    ) as runtime:
+        await _register(runtime, detectors, {"good": ("ok", 0)})
+        await _register(runtime, detectors, {"one": ("slow", 0.4)}, timeout_ms=1000, retries=0)
+        await submit_active(runtime, "acme", bundle_yaml("p", ["good", "one"]))
+        await submit_active(runtime, "acme", bundle_yaml("q", ["good", "one"], deadline_ms=150))
+
+        async def later() -> object:
+            await asyncio.sleep(0.05)
+            return await runtime.orchestrator.orchestrate(_req("q"))
+
+        first, second = await asyncio.gather(runtime.orchestrator.orchestrate(_req()), later())
+        one = next(r for r in second.runs if r.name == "one")  # type: ignore[attr-defined]
+        breaker = runtime.executor.breaker("one")
+        assert next(r for r in first.runs if r.name == "one").status.value == "ok"
+        assert (one.status.value, one.error) == ("timeout", "no free slot (bulkhead full)")
+        assert detectors.calls["one"] == 1
+        # breaker_failures=1: one counted failure would have opened it.
+        assert breaker.state is BreakerState.CLOSED

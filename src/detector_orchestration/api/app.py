@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from detector_orchestration.api import routes
+from detector_orchestration.api import compat, routes
 from detector_orchestration.config import OrchSettings, load_orch_settings
 from detector_orchestration.runtime import OrchRuntime, build_orch_runtime
 from llama_mapper.api.app import install_error_handlers
@@ -25,7 +25,9 @@ from llama_mapper.observability.metrics import MetricsMiddleware
 from llama_mapper.observability.tracing import setup_tracing, shutdown_tracing
 from llama_mapper.storage.db.migrate import upgrade
 
-JSON_ROUTES = frozenset({"/orchestrate", "/orchestrate/batch", "/detectors"})
+JSON_ROUTES = frozenset(
+    {"/orchestrate", "/orchestrate/batch", "/detectors", compat.FMS_ROUTE, compat.LITELLM_ROUTE}
+)
 DESCRIPTION = """Runs AI-safety detectors over content under tenant policies, hands their
 native output to the mapper and answers with canonical findings and a decision. Every
 failure answers with `ErrorBody {error_code, message, request_id, retryable}`."""
@@ -69,6 +71,7 @@ def create_app(
     app.add_middleware(EdgeMiddleware, max_body_bytes=max_body, json_routes=JSON_ROUTES)
     app.add_middleware(MetricsMiddleware, metrics=shared.metrics)
     app.include_router(routes.router)
+    app.include_router(compat.router)
     install_error_handlers(app, max_body, hide_extra_keys=True)
     observability = shared.settings.observability
     if observability.service_name == "llama-mapper":

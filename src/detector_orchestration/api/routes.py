@@ -74,7 +74,7 @@ async def _principal(
 CurrentPrincipal = Annotated[Principal | None, Depends(_principal)]
 
 
-def _orch(request: Request) -> OrchRuntime:
+def orch_runtime(request: Request) -> OrchRuntime:
     runtime: OrchRuntime = request.app.state.orch
     return runtime
 
@@ -91,7 +91,7 @@ async def orchestrate(
     body: Annotated[OrchestrateRequest, Body()],
     principal: CurrentPrincipal,
 ) -> Response:
-    runtime = _orch(request)
+    runtime = orch_runtime(request)
     guard: RequestGuard = request.app.state.guard
     request_id = str(request.scope["state"]["request_id"])
     started = time.perf_counter()
@@ -106,13 +106,13 @@ async def orchestrate(
             outcome = await runtime.orchestrator.orchestrate(body_for_tenant, request_id=request_id)
         except MapperError as exc:
             metrics.errors.labels(exc.error_code).inc()
-            _log(request_id, exc.status, started, error_code=exc.error_code)
+            log_access(request_id, exc.status, started, error_code=exc.error_code)
             raise
         metrics.decisions.labels(outcome.decision.value).inc()
         metrics.cache.labels(outcome.cache).inc()
         if outcome.status == 206:
             metrics.partial_coverage.inc()
-        _log(
+        log_access(
             request_id,
             outcome.status,
             started,
@@ -152,7 +152,7 @@ async def orchestrate(
 async def orchestrate_batch(
     request: Request, batch: Annotated[BatchRequest, Body()], principal: CurrentPrincipal
 ) -> Response:
-    runtime = _orch(request)
+    runtime = orch_runtime(request)
     guard: RequestGuard = request.app.state.guard
     request_id = str(request.scope["state"]["request_id"])
     serving = runtime.settings.serving
@@ -194,7 +194,7 @@ async def orchestrate_batch(
 
         results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
         failed = sum("error" in result for result in results)
-        _log(request_id, 200, started, items=len(results), failed=failed)
+        log_access(request_id, 200, started, items=len(results), failed=failed)
         quoted = any(result.get("redacted_content") is not None for result in results)
         return JSONBytes(
             {"results": results, "succeeded": len(results) - failed, "failed": failed},
@@ -211,7 +211,7 @@ async def orchestrate_batch(
     )
 
 
-def _log(request_id: str, status: int, started: float, **fields: Any) -> None:
+def log_access(request_id: str, status: int, started: float, **fields: Any) -> None:
     """Metadata only: ids, status, counts, decision, timing; never content or findings."""
     access.info(
         "orchestration",
@@ -239,7 +239,7 @@ async def list_detectors(request: Request, principal: CurrentPrincipal) -> Respo
     refused = _require(request, principal, MAP_READ)
     if refused is not None:
         return refused
-    runtime = _orch(request)
+    runtime = orch_runtime(request)
     rows: list[dict[str, Any]] = [
         {"name": name, "kind": "builtin", "source": "builtin"}
         for name in runtime.catalog.builtin_names()
@@ -255,7 +255,7 @@ async def add_detector(
     refused = _require(request, principal, ADMIN)
     if refused is not None:
         return refused
-    runtime = _orch(request)
+    runtime = orch_runtime(request)
     try:
         record = await runtime.registry.add(spec)
     except RegistryError as exc:
@@ -269,7 +269,7 @@ async def remove_detector(request: Request, name: str, principal: CurrentPrincip
     refused = _require(request, principal, ADMIN)
     if refused is not None:
         return refused
-    runtime = _orch(request)
+    runtime = orch_runtime(request)
     try:
         await runtime.registry.remove(name)
     except RegistryError as exc:
@@ -285,7 +285,7 @@ async def health() -> Response:
 
 @router.get("/ready", summary="Readiness: database and detectors", tags=["operations"])
 async def ready(request: Request) -> Response:
-    runtime = _orch(request)
+    runtime = orch_runtime(request)
     checks: dict[str, str] = {}
     ok = True
     try:

@@ -5,7 +5,8 @@ the bulkhead caps concurrent calls (waiting for a slot spends the deadline, not 
 each attempt gets ``min(detector timeout, time left)``; a retryable failure or a timeout
 is retried after a jittered exponential backoff, only if the backoff still fits in the
 deadline. This is the only retry layer: clients make one attempt each. Every failed
-attempt, returned error and timeout alike, counts against the breaker.
+attempt, returned error and timeout alike, counts against the breaker; running out of
+time while waiting for a bulkhead slot does not (that is this process's congestion).
 """
 
 from __future__ import annotations

@@ -114,9 +114,9 @@ class Orchestrator:
             )
         required, optional = self._selection(bundle, request)
         available = await self.catalog.current()
-        deadline = Deadline(
-            (bundle.deadline_ms / 1000) if bundle.deadline_ms else self.config.deadline_s
-        )
+        budget = (bundle.deadline_ms / 1000) if bundle.deadline_ms else self.config.deadline_s
+        # One deadline for the whole request: resolving the policy already spent some.
+        deadline = Deadline(budget - (time.perf_counter() - started))
         names = [*required, *optional]
         planned = [
             Planned(

@@ -56,6 +56,10 @@ def create_app(
             await upgrade(runtime.engine)  # locked: concurrent workers migrate once
         if runtime.events is not None:
             await runtime.events.start()
+        if runtime.anchor_scheduler is not None:
+            await runtime.anchor_scheduler.start()  # a no-op when another worker anchored
+        if runtime.retention is not None:
+            runtime.retention.start()
         yield
         # Keep what no tier could map, for `mapper detectors fix`, across restarts.
         unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)

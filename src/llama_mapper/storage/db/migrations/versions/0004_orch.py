@@ -1,7 +1,7 @@
 """The orchestration service's detector registry and versioned policy bundles.
 
 Revision ID: 0004_orch
-Revises: 0003
+Revises: 0004_retention
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_orch"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004_retention"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -123,6 +124,21 @@ async def test_ready_names_the_model_and_whether_it_is_loaded(
         ready = (await client.get("/ready")).json()
         assert ready["checks"]["learned_tier"] == f"ok ({DEFAULT_VERSION}, loaded)"
     await app.state.runtime.aclose()
+
+
+async def test_serve_loads_the_model_at_start_up(settings: Settings, catalog: Catalog) -> None:
+    from llama_mapper.api.app import create_app
+
+    service = MapperService(settings, catalog)
+    tier = tier_of(service)
+    app = create_app(settings, service=service)
+    async with app.router.lifespan_context(app):
+        for _ in range(1200):  # the load runs in a thread; the loop stays free meanwhile
+            if tier.state != "available":
+                break
+            await asyncio.sleep(0.05)
+        assert tier.state == "loaded"
+        assert tier.misses == 0  # loaded before any label asked for it
 
 
 def test_setting_turns_the_tier_off(

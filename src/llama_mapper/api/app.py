@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -62,7 +63,10 @@ def create_app(
             await runtime.anchor_scheduler.start()  # a no-op when another worker anchored
         if runtime.retention is not None:
             runtime.retention.start()
+        preload = _preload_learned_tier(service)
         yield
+        if preload is not None:
+            await preload  # a load still running must not outlive the runtime
         # Keep what no tier could map, for `mapper detectors fix`, across restarts.
         unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)
         unmapped.add(service.engine.unmapped.drain())
@@ -95,6 +99,18 @@ def create_app(
     if runtime.auth is None:
         _drop_security_from_openapi(app)
     return app
+
+
+def _preload_learned_tier(service: MapperService) -> asyncio.Future[object] | None:
+    """Load the learned tier's model in a thread while traffic starts.
+
+    Mapping runs on the event loop, so a model loaded on demand stalls every request for the
+    seconds the load takes; loaded here, only requests that need it before it is ready wait.
+    """
+    load = getattr(service.engine.learned, "load", None)
+    if not service.settings.learned.preload or not callable(load):
+        return None
+    return asyncio.ensure_future(asyncio.to_thread(load))
 
 
 def _drop_security_from_openapi(app: FastAPI) -> None:

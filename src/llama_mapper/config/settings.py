@@ -277,6 +277,11 @@ class LearnedSettings(_Section):
     )
     threads: int = Field(1, ge=1, le=64, description="Torch threads for inference.")
     cache_size: int = Field(10_000, ge=1, description="Memoized (detector, label) answers.")
+    preload: bool = Field(
+        True,
+        description="mapper serve loads the model in the background at start-up, so the "
+        "first label the rules do not know does not wait for the load.",
+    )
 
 
 class TenantSettings(_Section):

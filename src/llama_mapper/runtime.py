@@ -117,7 +117,9 @@ def _redis(settings: Settings) -> Redis | None:
     )
 
 
-def secret_provider(settings: Settings) -> SecretProvider:
+def secret_provider(
+    settings: Settings, also_generated: frozenset[str] = frozenset()
+) -> SecretProvider:
     """This deployment's secrets. Of the missing ones, only keys the mapper itself owns
     (the API-key pepper, the fingerprint key, the anchor signing key) are generated for an
     embedded install; anything else is reported."""
@@ -131,6 +133,7 @@ def secret_provider(settings: Settings) -> SecretProvider:
                 ANCHOR_SECRET,
                 settings.audit.metadata_kek_secret,
             }
+            | also_generated
         ),
     )
 
@@ -150,11 +153,15 @@ def build_runtime(
     *,
     service: MapperService | None = None,
     config_file: Path | None = None,
+    metrics: Metrics | None = None,
+    generated_secrets: frozenset[str] = frozenset(),
 ) -> Runtime:
+    """``metrics`` and ``generated_secrets`` let another service built on these backends
+    (orch) bring its own metric namespace and its own embedded-install keys."""
     service = service or MapperService.from_settings(settings, config_file)
     settings = service.settings
-    metrics = Metrics.for_catalog(service.catalog)
-    secrets = secret_provider(settings)
+    metrics = metrics or Metrics.for_catalog(service.catalog)
+    secrets = secret_provider(settings, generated_secrets)
     engine = database_engine(settings, secrets)
     redis = _redis(settings)
     # One batcher for the limiter and the idempotency store: a request's commands and those

@@ -18,7 +18,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.audit.store_support import make_event
 from tests.db.support import postgres_app_role, schema_engine
+from tests.orch.core.conftest import bundle_yaml
 
+from detector_orchestration.policy.store import PolicyStore
 from llama_mapper.audit import EventStore, MappingEvent, projections
 from llama_mapper.audit.anchors import list_tenants
 from llama_mapper.audit.events import Tombstone
@@ -75,7 +77,7 @@ async def app_engine(wrapper: KeyWrapper) -> AsyncIterator[AsyncEngine]:
     tenants ``a`` and ``b`` in every tenant-scoped table, written by the app's own paths.
 
     Every event keeps sealed metadata (so ``audit_deks`` has rows of both tenants) and
-    both tenants are on legal hold (``retention_holds``)."""
+    both tenants are on legal hold (``retention_holds``) and have a policy bundle."""
     async with postgres_app_role() as (url, schema, _role):
         engine = schema_engine(url, schema)
         try:
@@ -88,8 +90,10 @@ async def app_engine(wrapper: KeyWrapper) -> AsyncIterator[AsyncEngine]:
             keys = ApiKeyStore(engine)
             await keys.create(_key("ka", "a"))
             await keys.create(_key("kb", "b"))
+            policies = PolicyStore(engine)
             for tenant in ("a", "b"):
                 await set_hold(engine, tenant, "litigation", "legal-team")
+                await policies.submit(tenant, bundle_yaml("p", ["presidio"]))
             yield engine
         finally:
             await engine.dispose()
@@ -113,8 +117,12 @@ async def test_the_role_is_really_bound_by_rls(app_engine: AsyncEngine) -> None:
                 )
             )
         ).all()
-    assert {f.relname for f in flags} == {t.name for t in TENANT_TABLES}
-    assert all(f.relrowsecurity and f.relforcerowsecurity and f.owned for f in flags)
+    tenant_scoped = {t.name for t in TENANT_TABLES}
+    assert {f.relname for f in flags if f.relrowsecurity} == tenant_scoped
+    assert all(f.relforcerowsecurity and f.owned for f in flags if f.relname in tenant_scoped)
+    # The only tables left unpoliced are the global ones (no tenant column at all).
+    global_tables = {t.name for t in metadata.tables.values() if "tenant_id" not in t.c}
+    assert {f.relname for f in flags if not f.relrowsecurity} == global_tables
 
 
 def test_every_table_with_a_tenant_id_is_listed_as_tenant_scoped() -> None:
@@ -268,14 +276,14 @@ async def test_the_tenant_setting_does_not_outlive_its_transaction(
 
 
 async def test_the_migration_downgrades_and_upgrades_again(app_engine: AsyncEngine) -> None:
-    def rls_flags(connection: Connection) -> set[bool]:
+    def rls_flags(connection: Connection) -> dict[str, bool]:
         rows = connection.execute(
             text(
-                "SELECT relrowsecurity FROM pg_class WHERE relkind = 'r' "
+                "SELECT relname, relrowsecurity FROM pg_class WHERE relkind = 'r' "
                 "AND relnamespace = current_schema()::regnamespace AND relname <> 'alembic_version'"
             )
         )
-        return {bool(flag) for (flag,) in rows}
+        return {str(name): bool(flag) for name, flag in rows}
 
     def downgrade(connection: Connection) -> None:
         config = alembic_config()
@@ -284,7 +292,9 @@ async def test_the_migration_downgrades_and_upgrades_again(app_engine: AsyncEngi
 
     async with app_engine.begin() as connection:
         await connection.run_sync(downgrade)
-        assert await connection.run_sync(rls_flags) == {False}
+        assert set((await connection.run_sync(rls_flags)).values()) == {False}
     await upgrade(app_engine)
     async with app_engine.connect() as connection:
-        assert await connection.run_sync(rls_flags) == {True}
+        flags = await connection.run_sync(rls_flags)
+    # Every tenant table policed again; only global tables (no tenant column) are not.
+    assert flags == {t.name: "tenant_id" in t.c for t in metadata.tables.values()}

@@ -97,11 +97,18 @@ class PromptInjectionDetector:
         if model is None and use_model and model_available():
             model = SimilarityModel()
         self.scorer = Scorer(model)
+        self.version = self._version()
 
-    @property
-    def version(self) -> str:
+    def _version(self) -> str:
+        """Says which mode answered: a model that fails to load turns into heuristics-only."""
         suffix = "minilm-l6-v2" if self.scorer.semantic else "heuristics-only"
         return f"prompt-injection@{VERSION}+{suffix}"
+
+    def warm_up(self) -> bool:
+        """Load the model now (seconds) instead of on the first request; True if loaded."""
+        loaded = self.scorer.model.load() if self.scorer.model is not None else False
+        self.version = self._version()
+        return loaded
 
     async def detect(self, content: str, content_type: str) -> DetectorOutput:
         check_content_type(self.name, content_type, self.content_types)
@@ -110,4 +117,5 @@ class PromptInjectionDetector:
             results = await asyncio.to_thread(self.scorer.classify, [content])
         else:
             results = await run_cpu(lambda text: self.scorer.classify([text]), content)
+        self.version = self._version()
         return DetectorOutput(output=results[0])

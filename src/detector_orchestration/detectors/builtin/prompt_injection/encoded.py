@@ -31,6 +31,12 @@ _DECODE_REQUEST = re.compile(
     r"[^.\n]{0,80}\b(?:follow|obey|execute|do what|comply|carry out|perform|answer)",
     re.IGNORECASE,
 )
+#: rot13 of the words attacks are made of ("ignore", "instructions", "system", "prompt",
+#: "jailbreak", "disregard", "previous", "reveal"): only then is the rot13 reading scored.
+_ROT13_HINT = re.compile(
+    r"\b(?:vtaber|vafgehpgvbaf?|flfgrz|cebzcg|wnvyoernx|qvfertneq|cerivbhf|erirny)\b",
+    re.IGNORECASE,
+)
 #: Decoded bytes must be mostly printable ASCII text to count as a hidden message.
 _PRINTABLE_SHARE = 0.9
 #: Decoding is capped so that a large blob cannot make scanning slow.
@@ -97,10 +103,11 @@ def encoded_scores(text: str) -> dict[str, float]:
         evidence.append(0.4)
     if _DECODE_REQUEST.search(text):
         evidence.append(0.6)
-    rot13 = heuristic_scores(codecs.decode(text[:_MAX_DECODE], "rot13"))
-    if rot13:
-        evidence.append(0.5)
-        hidden.append(codecs.decode(text[:_MAX_DECODE], "rot13"))
+    if _ROT13_HINT.search(text):
+        unscrambled = codecs.decode(text[:_MAX_DECODE], "rot13")
+        if heuristic_scores(unscrambled):
+            evidence.append(0.5)
+            hidden.append(unscrambled)
     scores: dict[str, float] = {}
     for message in hidden:
         for category, score in heuristic_scores(message).items():

@@ -34,6 +34,7 @@ _JWT = "JSON Web Token"
 _TOKEN_TAIL = re.compile(r"[A-Za-z0-9_=.-]*")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 
+_FILENAME = "adhoc-string-scan"  # what detect-secrets names ad-hoc input
 _LOCK = threading.Lock()
 _CONFIGURED: list[dict[str, Any]] = []
 
@@ -69,14 +70,66 @@ def _class_name(plugin: type) -> str:
 def _configure() -> list[dict[str, Any]]:
     """Enable every plugin once per process; quiet detect-secrets' own logger."""
     if not _CONFIGURED:
-        from detect_secrets.settings import get_settings
+        from detect_secrets.settings import get_filters, get_settings
 
         used = plugins_used()
-        get_settings().configure_plugins(used)
+        settings = get_settings()
+        settings.configure_plugins(used)
+        # What ``scan_line`` does on every call, done once: content is not a file.
+        settings.disable_filters("detect_secrets.filters.common.is_invalid_file")
+        get_filters.cache_clear()
         # Its debug messages can name the file and the filtered value: never let them out.
         logging.getLogger("detect-secrets").setLevel(logging.WARNING)
         _CONFIGURED.extend(used)
     return _CONFIGURED
+
+
+def _scan_line(plugins: list[Any], line: str) -> Iterator[Any]:
+    """``detect_secrets.core.scan.scan_line`` for a chosen set of plugins.
+
+    The public ``scan_line`` runs every configured plugin and clears the filter cache on
+    each call; in its ad-hoc mode the entropy plugins turn every token into a candidate
+    that every filter then inspects. Here the entropy limit is applied first, so filters
+    only see real candidates. The helpers are detect-secrets 1.5.0's own (pinned).
+    """
+    from detect_secrets.core.scan import _is_filtered_out
+    from detect_secrets.util.code_snippet import get_code_snippet
+    from detect_secrets.util.inject import call_function_with_arguments
+
+    context = get_code_snippet(lines=[line], line_number=1)
+    for plugin in plugins:
+        found = call_function_with_arguments(
+            plugin.analyze_line,
+            filename=_FILENAME,
+            line=line,
+            line_number=0,
+            context=context,
+            enable_eager_search=True,
+        )
+        for secret in found or ():
+            value = secret.secret_value or ""
+            if secret.type in _ENTROPY_TYPES and not _entropy_high(plugin, value):
+                continue
+            if _is_filtered_out(
+                required_filter_parameters=["secret"],
+                filename=_FILENAME,
+                secret=value,
+                plugin=plugin,
+                line=line,
+            ) or _is_filtered_out(
+                required_filter_parameters=["context"],
+                filename=_FILENAME,
+                secret=value,
+                plugin=plugin,
+                line=line,
+                context=context,
+            ):
+                continue
+            yield secret
+
+
+def _entropy_high(plugin: Any, value: str) -> bool:
+    return bool(plugin.calculate_shannon_entropy(value) > plugin.entropy_limit)
 
 
 def configured_plugins() -> list[dict[str, Any]]:
@@ -87,26 +140,25 @@ def configured_plugins() -> list[dict[str, Any]]:
 def scan(text: str, *, entropy_needs_keyword: bool = True) -> list[Finding]:
     """All secrets in ``text``, sorted by position.
 
-    ``scan_line`` is detect-secrets' ad-hoc API (``detect-secrets scan --string``): in that
-    mode the entropy plugins list every token and leave the entropy verdict to the caller,
-    so the limit is applied here, and with ``entropy_needs_keyword`` a high-entropy string
-    counts only near a credential word (commit hashes and ids in prose are not secrets).
+    This is detect-secrets' ad-hoc mode (``detect-secrets scan --string``): there the
+    entropy plugins list every token and leave the entropy verdict to the caller, so the
+    limit is applied here, and with ``entropy_needs_keyword`` a high-entropy string counts
+    only on a line with a credential word (commit hashes and ids in prose are not secrets).
     """
-    from detect_secrets.core.scan import scan_line
     from detect_secrets.settings import get_plugins
 
     findings: list[Finding] = []
     with _LOCK:
         _configure()
-        plugins = {plugin.secret_type: plugin for plugin in get_plugins()}
+        every = list(get_plugins())
+        plugins = {plugin.secret_type: plugin for plugin in every}
+        without_entropy = [p for p in every if p.secret_type not in _ENTROPY_TYPES]
         for number, (offset, line) in enumerate(_lines(text), start=1):
-            for secret in scan_line(line):
+            keyword = _KEYWORDS.search(line) is not None
+            chosen = every if keyword or not entropy_needs_keyword else without_entropy
+            for secret in _scan_line(chosen, line):
                 plugin = plugins.get(secret.type)
                 value = secret.secret_value or ""
-                if secret.type in _ENTROPY_TYPES and not _entropy_kept(
-                    plugin, value, line, entropy_needs_keyword
-                ):
-                    continue
                 findings.extend(
                     Finding(
                         secret.type, number, offset + start, _extend(text, offset, end, secret.type)
@@ -115,12 +167,6 @@ def scan(text: str, *, entropy_needs_keyword: bool = True) -> list[Finding]:
                 )
     findings.sort(key=lambda f: (f.start, f.end, f.secret_type))
     return _unique(findings)
-
-
-def _entropy_kept(plugin: Any, value: str, near: str, needs_keyword: bool) -> bool:
-    if plugin is None or plugin.calculate_shannon_entropy(value) <= plugin.entropy_limit:
-        return False
-    return not needs_keyword or _KEYWORDS.search(near) is not None
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

@@ -41,6 +41,17 @@ EXPECTED = {
     ("audit", "anchor"),
     ("audit", "projections"),
     ("audit", "rebuild-projections"),
+    ("objects",),
+    ("objects", "list"),
+    ("objects", "get"),
+    ("audit", "rewrap"),
+    ("audit", "show-metadata"),
+    ("retention",),
+    ("retention", "run"),
+    ("retention", "hold"),
+    ("retention", "hold", "set"),
+    ("retention", "hold", "release"),
+    ("retention", "hold", "list"),
 }
 
 

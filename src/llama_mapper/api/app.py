@@ -54,8 +54,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime.uses_database and runtime.settings.database.auto_migrate:
             await upgrade(runtime.engine)  # locked: concurrent workers migrate once
+        if runtime.writer_process is not None:
+            await runtime.writer_process.start()  # spawned and ready before traffic
         if runtime.events is not None:
             await runtime.events.start()
+        if runtime.anchor_scheduler is not None:
+            await runtime.anchor_scheduler.start()  # a no-op when another worker anchored
+        if runtime.retention is not None:
+            runtime.retention.start()
         yield
         # Keep what no tier could map, for `mapper detectors fix`, across restarts.
         unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)
@@ -84,7 +90,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     app.include_router(map_routes.router)
     app.include_router(health.router)
-    _install_error_handlers(app, max_body)
+    install_error_handlers(app, max_body)
     app.state.tracer_provider = setup_tracing(app, runtime.settings.observability)
     if runtime.auth is None:
         _drop_security_from_openapi(app)
@@ -113,7 +119,10 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", "unknown"))
 
 
-def _install_error_handlers(app: FastAPI, max_body: int) -> None:
+def install_error_handlers(app: FastAPI, max_body: int, *, hide_extra_keys: bool = False) -> None:
+    """The ErrorBody handlers; the orchestration service installs the same ones, hiding
+    even identifier-shaped invented keys (see describe_validation_errors)."""
+
     @app.exception_handler(MapperError)
     async def mapper_error(request: Request, exc: MapperError) -> Response:
         return error_response(exc, request_id_of(request))
@@ -123,7 +132,7 @@ def _install_error_handlers(app: FastAPI, max_body: int) -> None:
         if any(err.get("type") == "json_invalid" for err in exc.errors()):
             error: MapperError = InvalidJSON("request body is not valid JSON")
         else:
-            error = InvalidRequest(_validation_summary(exc))
+            error = InvalidRequest(_validation_summary(exc, hide_extra_keys))
         return error_response(error, request_id_of(request))
 
     @app.exception_handler(StarletteHTTPException)
@@ -153,8 +162,8 @@ def _http_error(exc: StarletteHTTPException) -> MapperError:
     return error
 
 
-def _validation_summary(exc: RequestValidationError) -> str:
-    return describe_validation_errors(exc.errors())
+def _validation_summary(exc: RequestValidationError, hide_extra_keys: bool = False) -> str:
+    return describe_validation_errors(exc.errors(), hide_extra_keys=hide_extra_keys)
 
 
 __all__ = ["create_app", "validation_message"]

@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 import httpx
 import orjson
-from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
-from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
-from botocore.credentials import Credentials  # type: ignore[import-untyped]
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from detector_orchestration.clients._vendor import (
     DEFAULT_TIMEOUT_S,

@@ -93,29 +93,44 @@ class PromptInjectionDetector:
     pack = "prompt-injection"
     content_types = TEXT_CONTENT_TYPES
 
-    def __init__(self, *, use_model: bool = True, model: SimilarityModel | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        use_model: bool = True,
+        model: SimilarityModel | None = None,
+        wait_for_model: bool = False,
+    ) -> None:
+        """``wait_for_model``: the first request loads the model and waits (seconds);
+        by default the model loads in the background and requests answer on heuristics
+        (and say so in ``version``) until it is ready."""
         if model is None and use_model and model_available():
             model = SimilarityModel()
         self.scorer = Scorer(model)
-        self.version = self._version()
+        self.heuristics = Scorer(None)
+        self.wait_for_model = wait_for_model
+        self.version = self._version(self.scorer.semantic)
 
-    def _version(self) -> str:
-        """Says which mode answered: a model that fails to load turns into heuristics-only."""
-        suffix = "minilm-l6-v2" if self.scorer.semantic else "heuristics-only"
-        return f"prompt-injection@{VERSION}+{suffix}"
+    @staticmethod
+    def _version(semantic: bool) -> str:
+        """Says which mode answered: heuristics-only without (or before) the model."""
+        return f"prompt-injection@{VERSION}+{'minilm-l6-v2' if semantic else 'heuristics-only'}"
 
     def warm_up(self) -> bool:
         """Load the model now (seconds) instead of on the first request; True if loaded."""
         loaded = self.scorer.model.load() if self.scorer.model is not None else False
-        self.version = self._version()
+        self.version = self._version(self.scorer.semantic)
         return loaded
 
     async def detect(self, content: str, content_type: str) -> DetectorOutput:
         check_content_type(self.name, content_type, self.content_types)
-        if self.scorer.semantic:
+        model = self.scorer.model
+        if model is not None and not model.ready and not self.wait_for_model:
+            model.load_in_background()
+        if model is not None and (model.ready or self.wait_for_model) and not model.failed:
             # Always a thread with the model: even a short text is a forward pass.
             results = await asyncio.to_thread(self.scorer.classify, [content])
+            self.version = self._version(self.scorer.semantic)
         else:
-            results = await run_cpu(lambda text: self.scorer.classify([text]), content)
-        self.version = self._version()
+            results = await run_cpu(lambda text: self.heuristics.classify([text]), content)
+            self.version = self._version(False)
         return DetectorOutput(output=results[0])

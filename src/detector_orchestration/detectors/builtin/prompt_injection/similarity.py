@@ -102,11 +102,26 @@ class SimilarityModel:
         self._model: Any = None
         self._pattern_vectors: Any = None
         self._lock = threading.Lock()
+        self._loader: threading.Thread | None = None
         self._failed = False
 
     @property
     def failed(self) -> bool:
         return self._failed
+
+    @property
+    def ready(self) -> bool:
+        return self._model is not None
+
+    def load_in_background(self) -> None:
+        """Start loading in a daemon thread (once), so no request waits for it."""
+        with self._lock:
+            if self._loader is not None or self._model is not None or self._failed:
+                return
+            self._loader = threading.Thread(
+                target=self.load, name="prompt-injection-model", daemon=True
+            )
+            self._loader.start()
 
     def load(self) -> bool:
         """Load once; False (and heuristics only from then on) if the model cannot load."""

@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import cProfile
+import gc
 import os
 import pstats
 import resource

@@ -7,6 +7,12 @@ One place decides, in this order, so that every route gets the same semantics:
 3. the key's and tenant's buckets are charged ``cost`` (a batch costs its item count);
 4. an ``Idempotency-Key`` replays the stored answer, refuses a different body (422) or a
    duplicate still in flight (409), and records the new answer.
+
+With Redis behind 3 and 4, the key is *claimed* in the same round trip as the rate-limit
+check (one wait instead of two on the hot path), but the claim's outcome is acted on only
+after step 3 allowed the request, and a refused request frees its claim: the answers are
+the ones the order above gives. While a refused request's claim exists (one round trip), a
+duplicate sent at that very moment is told 409, as for any request in flight.
 """
 
 from __future__ import annotations

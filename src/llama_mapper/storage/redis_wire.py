@@ -5,9 +5,10 @@ the library's per-command packing, per-reply parsing (each reply read under its 
 timeout) and per-pipeline task and bookkeeping as most of its client CPU. Measured on the
 2-core development box with 32 concurrent callers: a ``GET`` costs ~34 µs of CPU through
 the library's pipeline and ~9 µs here; a whole two-bucket limiter check went from ~95 µs
-to ~45 µs. This module does only what the batcher needs: RESP2 commands written back to back on one connection, replies matched to their
-futures in order as they arrive (a callback, no task per batch), one deadline per
-connection instead of one per reply.
+to ~45 µs. This module does only what the batcher needs: RESP2 commands written back to
+back on one connection, replies matched to their futures in order as they arrive (a
+callback, no task per batch), and one watchdog timer per connection instead of a timeout
+per reply.
 
 It speaks to plain TCP or Unix-socket servers with optional ``AUTH`` and ``SELECT``,
 taking those settings from the client library's own connection pool so there is one place

@@ -9,17 +9,22 @@ one a setting switches on (Redis, PostgreSQL, Vault).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from llama_mapper.audit import EventStore, MappingEvent
-from llama_mapper.audit.anchors import ANCHOR_SECRET
-from llama_mapper.audit.evidence import Fingerprinter
-from llama_mapper.audit.writer import EventWriter
+from llama_mapper.audit import EventStore
+from llama_mapper.audit.anchor_schedule import AnchorScheduler
+from llama_mapper.audit.anchors import ANCHOR_SECRET, AnchorStore
+from llama_mapper.audit.evidence import Fingerprinter, Sealed, event_from_response
+from llama_mapper.audit.retention import RetentionTask
+from llama_mapper.audit.writer import EventSink, EventWriter
+from llama_mapper.audit.writer_process import ProcessStore, draft
 from llama_mapper.auth.service import AuthService
 from llama_mapper.auth.store import ApiKeyStore
 from llama_mapper.config.settings import Settings
+from llama_mapper.crypto import MetadataSealer, key_wrapper
 from llama_mapper.idempotency import (
     IdempotencyStore,
     MemoryIdempotencyStore,
@@ -27,9 +32,12 @@ from llama_mapper.idempotency import (
 )
 from llama_mapper.observability.metrics import Metrics
 from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
+from llama_mapper.retention import RetentionPolicy
 from llama_mapper.secrets import SecretProvider, provider_from_settings
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.engine import create_engine, database_url
+from llama_mapper.storage.db.replica import ReadRouter, read_router
+from llama_mapper.storage.objects import ObjectStore, object_store_from_settings
 from llama_mapper.storage.redis_batch import RedisBatcher
 
 if TYPE_CHECKING:
@@ -49,19 +57,40 @@ class Runtime:
     auth: AuthService | None
     limiter: RateLimiter | None
     idempotency: IdempotencyStore | None
-    events: EventWriter[MappingEvent] | None = None
+    #: Queues what ``evidence_item`` makes: MappingEvents (inline writer) or drafts
+    #: (``audit.writer = "process"``, see :mod:`llama_mapper.audit.writer_process`).
+    events: EventWriter[Any] | None = None
     fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
+    #: Engine choice for projection and report queries (a read replica when configured).
+    reads: ReadRouter | None = None
+    #: Turns an answered mapping and its fingerprint into what ``events`` queues.
+    evidence_item: Callable[[Mapping[str, Any], tuple[str, str], Sealed | None], Any] = (
+        event_from_response
+    )
+    writer_process: ProcessStore | None = None
+    objects: ObjectStore | None = None
+    anchor_scheduler: AnchorScheduler | None = None
+    sealer: MetadataSealer | None = None
+    retention: RetentionTask | None = None
 
     @property
     def uses_database(self) -> bool:
         return self.auth is not None or self.events is not None
 
     async def aclose(self) -> None:
+        if self.anchor_scheduler is not None:
+            await self.anchor_scheduler.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         if self.events is not None:
             await self.events.stop()  # flush the evidence queue before the engine goes
+        if self.writer_process is not None:
+            await self.writer_process.close()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.reads is not None and self.reads.replica is not None:
+            await self.reads.replica.dispose()
         await self.engine.dispose()
 
 
@@ -88,7 +117,9 @@ def _redis(settings: Settings) -> Redis | None:
     )
 
 
-def secret_provider(settings: Settings) -> SecretProvider:
+def secret_provider(
+    settings: Settings, also_generated: frozenset[str] = frozenset()
+) -> SecretProvider:
     """This deployment's secrets. Of the missing ones, only keys the mapper itself owns
     (the API-key pepper, the fingerprint key, the anchor signing key) are generated for an
     embedded install; anything else is reported."""
@@ -96,8 +127,24 @@ def secret_provider(settings: Settings) -> SecretProvider:
         settings.secrets,
         fallback_dir=settings.state_dir / "secrets",
         generated=frozenset(
-            {settings.auth.pepper_secret, settings.audit.fingerprint_secret, ANCHOR_SECRET}
+            {
+                settings.auth.pepper_secret,
+                settings.audit.fingerprint_secret,
+                ANCHOR_SECRET,
+                settings.audit.metadata_kek_secret,
+            }
+            | also_generated
         ),
+    )
+
+
+def database_engine(settings: Settings, secrets: SecretProvider) -> AsyncEngine:
+    """The primary's engine; the password (when configured) is read from ``secrets`` for
+    every new connection, so a rotated password is used without a restart."""
+    password_secret = settings.database.password_secret
+    return create_engine(
+        database_url(settings, secrets),
+        password=(lambda: secrets.get(password_secret).value) if password_secret else None,
     )
 
 
@@ -106,16 +153,16 @@ def build_runtime(
     *,
     service: MapperService | None = None,
     config_file: Path | None = None,
+    metrics: Metrics | None = None,
+    generated_secrets: frozenset[str] = frozenset(),
 ) -> Runtime:
+    """``metrics`` and ``generated_secrets`` let another service built on these backends
+    (orch) bring its own metric namespace and its own embedded-install keys."""
     service = service or MapperService.from_settings(settings, config_file)
     settings = service.settings
-    metrics = Metrics.for_catalog(service.catalog)
-    secrets = secret_provider(settings)
-    password_secret = settings.database.password_secret
-    engine = create_engine(
-        database_url(settings, secrets),
-        password=(lambda: secrets.get(password_secret).value) if password_secret else None,
-    )
+    metrics = metrics or Metrics.for_catalog(service.catalog)
+    secrets = secret_provider(settings, generated_secrets)
+    engine = database_engine(settings, secrets)
     redis = _redis(settings)
     # One batcher for the limiter and the idempotency store: a request's commands and those
     # of its concurrent neighbours travel in one pipeline.
@@ -148,18 +195,44 @@ def build_runtime(
             if redis is not None and settings.idempotency.backend == "redis"
             else MemoryIdempotencyStore()
         )
-    events: EventWriter[MappingEvent] | None = None
+    events: EventWriter[Any] | None = None
     fingerprint = None
+    sealer = None
+    retention = None
+    evidence_item: Callable[[Mapping[str, Any], tuple[str, str], Sealed | None], Any] = (
+        event_from_response
+    )
+    writer_process: ProcessStore | None = None
     if settings.audit.enabled:
         audit = settings.audit
+        sink: EventSink[Any] = EventStore(engine)
+        if audit.writer == "process":
+            writer_process = ProcessStore(settings)
+            sink, evidence_item = writer_process, draft
         events = EventWriter(
-            EventStore(engine),
+            sink,
             max_queue=audit.queue_size,
             batch_size=audit.batch_size,
             flush_interval=audit.flush_interval_ms / 1000,
             backpressure=audit.backpressure,
         )
         fingerprint = Fingerprinter(secrets, audit.fingerprint_secret)
+        # Built always (cheap, no key is read until a tenant keeps a field), because a
+        # tenant overlay may start keeping metadata without a restart.
+        sealer = MetadataSealer(key_wrapper(secrets, audit.metadata_kek_secret))
+        if settings.retention.interval_seconds > 0:
+            retention = RetentionTask(
+                engine,
+                RetentionPolicy(settings.retention.default_days, settings.retention.tenant_days),
+                settings.retention.interval_seconds,
+            )
+    objects = object_store_from_settings(settings, secrets)
+    anchor_scheduler = None
+    if settings.audit.enabled and settings.audit.anchor_interval_seconds > 0:
+        interval = settings.audit.anchor_interval_seconds
+        anchor_scheduler = AnchorScheduler(
+            EventStore(engine), AnchorStore(objects), secrets, interval
+        )
     return Runtime(
         settings,
         service,
@@ -172,4 +245,11 @@ def build_runtime(
         events=events,
         fingerprint=fingerprint,
         redis=redis,
+        reads=read_router(settings, secrets, engine),
+        evidence_item=evidence_item,
+        writer_process=writer_process,
+        objects=objects,
+        anchor_scheduler=anchor_scheduler,
+        sealer=sealer,
+        retention=retention,
     )

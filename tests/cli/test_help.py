@@ -19,6 +19,8 @@ EXPECTED = {
     ("validate-config",),
     ("show-config",),
     ("init-config",),
+    ("train",),
+    ("evaluate",),
     ("taxonomy",),
     ("taxonomy", "labels"),
     ("taxonomy", "migrate-plan"),
@@ -41,6 +43,17 @@ EXPECTED = {
     ("audit", "anchor"),
     ("audit", "projections"),
     ("audit", "rebuild-projections"),
+    ("objects",),
+    ("objects", "list"),
+    ("objects", "get"),
+    ("audit", "rewrap"),
+    ("audit", "show-metadata"),
+    ("retention",),
+    ("retention", "run"),
+    ("retention", "hold"),
+    ("retention", "hold", "set"),
+    ("retention", "hold", "release"),
+    ("retention", "hold", "list"),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -32,11 +32,34 @@ class Fingerprinter:
         return digest, key.version
 
 
-def event_from_response(response: Mapping[str, Any], fingerprint: tuple[str, str]) -> MappingEvent:
+#: Seals a tenant's kept metadata fields for one event id: ``(sealed fields, wrapped data
+#: key)``, or ``None`` when nothing is kept.
+Sealed = Callable[[str], tuple[dict[str, Any], tuple[str, str]] | None]
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+def event_from_response(
+    response: Mapping[str, Any],
+    fingerprint: tuple[str, str],
+    sealed: Sealed | None = None,
+    *,
+    event_id: str | None = None,
+) -> MappingEvent:
+    """The event of one answered mapping.
+
+    ``sealed(event_id)`` returns the event's kept metadata, encrypted for that event id,
+    and its wrapped data key (see :class:`~llama_mapper.crypto.MetadataSealer`), or
+    ``None`` when the tenant keeps none: by default no metadata is stored at all.
+    """
     provenance = response["provenance"]
     frameworks: Mapping[str, list[str]] = response["frameworks"]
+    event_id = event_id or new_event_id()
+    kept = sealed(event_id) if sealed is not None else None
     return MappingEvent(
-        event_id=uuid.uuid4().hex,
+        event_id=event_id,
         tenant_id=provenance["tenant_id"],
         request_id=provenance["request_id"],
         ts=provenance["ts"],
@@ -51,4 +74,6 @@ def event_from_response(response: Mapping[str, Any], fingerprint: tuple[str, str
         controls=tuple(sorted({ref for refs in frameworks.values() for ref in refs})),
         output_fingerprint=fingerprint[0],
         fingerprint_version=fingerprint[1],
+        metadata=kept[0] if kept else None,
+        metadata_key=kept[1] if kept else None,
     )

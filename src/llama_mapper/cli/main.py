@@ -14,7 +14,16 @@ import typer
 
 from llama_mapper.audit import MappingEvent
 from llama_mapper.audit.evidence import event_from_response
-from llama_mapper.cli import audit_cmd, auth_cmd, config_cmd, db_cmd, detectors_cmd, taxonomy_cmd
+from llama_mapper.cli import (
+    audit_cmd,
+    auth_cmd,
+    config_cmd,
+    db_cmd,
+    detectors_cmd,
+    model_cmd,
+    retention_cmd,
+    taxonomy_cmd,
+)
 from llama_mapper.cli.batch import default_workers, run_batch
 from llama_mapper.cli.common import (
     USER_ERRORS,
@@ -28,6 +37,7 @@ from llama_mapper.cli.common import (
 )
 from llama_mapper.cli.db_cmd import DB_ERRORS, error_message, migrate_or_exit
 from llama_mapper.cli.evidence import CliEvidence
+from llama_mapper.cli.objects_cmd import app as objects_app
 from llama_mapper.config.settings import CONFIG_ENV, Settings
 from llama_mapper.errors import MapperError
 from llama_mapper.observability.logging import configure_logging
@@ -47,7 +57,10 @@ app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(objects_app, name="objects")
+app.add_typer(retention_cmd.app, name="retention")
 config_cmd.register(app)
+model_cmd.register(app)
 
 
 @app.command()

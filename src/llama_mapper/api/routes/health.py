@@ -11,7 +11,7 @@ from starlette.responses import Response
 from llama_mapper.api.responses import JSONBytes
 from llama_mapper.runtime import Runtime
 from llama_mapper.schemas import HealthResponse, ReadyResponse
-from llama_mapper.service import RULES_ONLY
+from llama_mapper.storage.objects import ObjectStoreError
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT = 1.0
@@ -34,9 +34,7 @@ async def ready(request: Request) -> Response:
     catalog = service.catalog
     checks = {
         "catalog": f"ok ({len(catalog.taxonomy)} labels, {len(catalog.packs)} detector packs)",
-        "learned_tier": "rules-only (no learned tier loaded)"
-        if service.model_version == RULES_ONLY
-        else f"ok ({service.model_version})",
+        "learned_tier": service.learned_status,
         "secrets": f"{runtime.secrets.backend}: {runtime.secrets.health()}",
         "auth": "enabled" if runtime.auth is not None else "DISABLED (auth.enabled=false)",
     }
@@ -48,10 +46,16 @@ async def ready(request: Request) -> Response:
             f"{durability}: {runtime.events.depth} queued, {stats.written} written, "
             f"{stats.shed} shed, last error {stats.last_error or 'none'}"
         )
+    if runtime.objects is not None:
+        checks["object_store"] = await _object_store(runtime)
     if runtime.uses_database:
         database = await _database(runtime)
         checks["database"] = database
         required_ok &= database == "ok"
+    if runtime.reads is not None and runtime.reads.replica is not None:
+        # Informational: a bad replica sends reads to the primary, so it never fails /ready.
+        await runtime.reads.state()
+        checks["read_replica"] = runtime.reads.describe()
     if runtime.limiter is not None:
         limiter_ok = await _probe(runtime.limiter.backend.healthy())
         mode = runtime.settings.rate_limit.failure_mode
@@ -94,6 +98,26 @@ async def _database(runtime: Runtime) -> str:
         return f"down ({type(exc).__name__})"
     runtime.metrics.set_backend("database", True)
     return "ok"
+
+
+async def _object_store(runtime: Runtime) -> str:
+    """Informational: mapping works without the object store, so it never fails readiness;
+    the line says whether anchors can be written and whether the backend can lock them."""
+    objects = runtime.objects
+    assert objects is not None
+    try:
+        protection = await asyncio.wait_for(objects.protection(), CHECK_TIMEOUT * 3)
+    except ObjectStoreError as exc:
+        return f"{objects.backend}: down ({exc})"
+    except TimeoutError:
+        return f"{objects.backend}: down (no answer in {CHECK_TIMEOUT * 3:.0f}s)"
+    schedule = runtime.anchor_scheduler
+    anchoring = "anchoring off" if schedule is None else f"anchoring every {schedule.interval:g}s"
+    if schedule is not None and schedule.stats.refused:
+        anchoring += f", chain does not verify, NOT anchored: {', '.join(schedule.stats.refused)}"
+    if schedule is not None and schedule.stats.last_error:
+        anchoring += f", last run failed: {schedule.stats.last_error}"
+    return f"{objects.backend}: ok, write-once by {protection.describe()}; {anchoring}"
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

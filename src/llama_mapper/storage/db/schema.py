@@ -113,6 +113,9 @@ audit_heads = Table(
     Column("tenant_id", Text, primary_key=True),
     Column("seq", BigInteger, nullable=False, autoincrement=False),
     Column("hash", Text, nullable=False),
+    #: Seq of the tenant's newest tombstone (retention), so verification knows where the
+    #: chain may start; not trusted: the tombstone row itself is verified in the chain.
+    Column("tombstone_seq", BigInteger, nullable=True, autoincrement=False),
 )
 
 # Read models (CQRS projections) of the evidence store, maintained by
@@ -159,4 +162,92 @@ proj_positions = Table(
     metadata,
     Column("tenant_id", Text, primary_key=True),
     Column("seq", BigInteger, nullable=False, autoincrement=False),
+)
+
+#: Legal holds: while a tenant has a hold with ``released_at`` null, retention deletes
+#: nothing of it. Rows are kept after release, so who held and released what stays known.
+retention_holds = Table(
+    "retention_holds",
+    metadata,
+    Column("hold_id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("set_by", Text, nullable=False),
+    Column("set_at", UTCDateTime(), nullable=False),
+    Column("released_by", Text, nullable=True),
+    Column("release_reason", Text, nullable=True),
+    Column("released_at", UTCDateTime(), nullable=True),
+    Index("ix_retention_holds_tenant_id", "tenant_id"),
+)
+
+#: The wrapped data key (DEK) of each event whose kept metadata is encrypted, under the
+#: KEK named by ``kek_id``. Outside the hashed body, so re-wrapping leaves the chain as is.
+audit_deks = Table(
+    "audit_deks",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("kek_id", Text, nullable=False),
+    Column("wrapped_dek", Text, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "event_id"),
+    Index("ix_audit_deks_tenant_id_kek_id", "tenant_id", "kek_id"),
+)
+
+# The orchestration service (detector_orchestration) keeps its durable state in the same
+# database: its detector registry and its tenants' versioned policy bundles.
+
+#: Registered remote detectors. ``auth_secret`` is the *name* of a secret in the
+#: SecretProvider, never the secret; ``settings`` is JSON (request template, response path,
+#: fms detector id...). ``content_types`` is space-separated, like ``api_keys.scopes``.
+orch_detectors = Table(
+    "orch_detectors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("endpoint", Text, nullable=True),
+    Column("timeout_ms", BigInteger, nullable=False),
+    Column("retries", BigInteger, nullable=False),
+    Column("content_types", Text, nullable=False),
+    Column("auth_secret", Text, nullable=True),
+    Column("pack", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("health", Text, nullable=False),
+    Column("health_checked_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: Every submitted version of a tenant's policy bundle; at most one is ``active`` per
+#: (tenant, bundle). ``document`` is the bundle's YAML as submitted.
+orch_policies = Table(
+    "orch_policies",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("bundle", Text, nullable=False),
+    Column("version", BigInteger, nullable=False, autoincrement=False),
+    Column("status", Text, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=True),
+    PrimaryKeyConstraint("tenant_id", "bundle", "version"),
+    Index("ix_orch_policies_tenant_id_bundle_status", "tenant_id", "bundle", "status"),
+)
+
+#: Tables holding rows of one tenant each (a ``tenant_id`` column). On PostgreSQL each has
+#: row-level security forced with the ``tenant_isolation`` policy (migration ``0005_rls``,
+#: :mod:`llama_mapper.storage.db.tenancy`); a new tenant-scoped table belongs here and
+#: needs a migration that adds the same policy (a test checks both).
+TENANT_TABLES = (
+    api_keys,
+    audit_events,
+    audit_heads,
+    proj_label_daily,
+    proj_control_evidence,
+    proj_detector_quality,
+    proj_positions,
+    retention_holds,
+    audit_deks,
+    orch_policies,
 )

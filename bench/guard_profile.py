@@ -19,8 +19,10 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import os
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -126,6 +128,21 @@ async def drive(app: Any, key: str | None, requests: int, concurrency: int) -> C
     return statuses
 
 
+#: System (kernel) CPU per request of each slice, beside the total.
+system: dict[str, list[float]] = {}
+#: Garbage-collector time per request of each slice (gc.callbacks), and collections.
+gc_time: dict[str, list[float]] = {}
+_gc_state = {"started": 0.0, "total": 0.0, "runs": [0, 0, 0]}
+
+
+def _gc_callback(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_state["started"] = time.process_time()
+    else:
+        _gc_state["total"] += time.process_time() - _gc_state["started"]  # type: ignore[operator]
+        _gc_state["runs"][info["generation"]] += 1  # type: ignore[index]
+
+
 def build_app(state: str, features: bool, args: argparse.Namespace) -> Any:
     from llama_mapper.api.app import create_app
     from llama_mapper.config.settings import load_settings
@@ -140,6 +157,9 @@ async def alternate(
     """Run both apps in this loop, in alternating slices, so both see the same machine."""
     cpu: dict[str, list[float]] = {phase: [] for phase in apps}
     statuses: dict[str, Counter[int]] = {phase: Counter() for phase in apps}
+    system.update({phase: [] for phase in apps})
+    gc_time.update({phase: [] for phase in apps})
+    gc.callbacks.append(_gc_callback)
     async with contextlib.AsyncExitStack() as stack:
         for app in apps.values():
             await stack.enter_async_context(app.router.lifespan_context(app))
@@ -149,13 +169,18 @@ async def alternate(
         for _ in range(args.rounds):
             for phase, app in apps.items():
                 profiling = profiler is not None and args.profile in (phase, "both")
+                gc_before = _gc_state["total"]
                 started = time.process_time()
+                times = resource.getrusage(resource.RUSAGE_SELF)
                 if profiling:
                     profiler.enable()  # type: ignore[union-attr]
                 statuses[phase] += await drive(app, keys[phase], args.requests, args.concurrency)
                 if profiling:
                     profiler.disable()  # type: ignore[union-attr]
                 cpu[phase].append((time.process_time() - started) / args.requests)
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                gc_time[phase].append((_gc_state["total"] - gc_before) / args.requests)  # type: ignore[operator]
+                system[phase].append((after.ru_stime - times.ru_stime) / args.requests)
     if profiler is not None:
         if args.dump:
             profiler.dump_stats(args.dump)
@@ -183,6 +208,13 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="extra LLAMA_MAPPER_* setting for the features-on phase (to isolate one feature)",
     )
+    parser.add_argument(
+        "--set-off",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra LLAMA_MAPPER_* setting for the features-off phase",
+    )
     args = parser.parse_args()
     import redis
 
@@ -200,7 +232,9 @@ def main() -> None:
         codes = " ".join(f"{s}:{n}" for s, n in sorted(statuses[phase].items()))
         print(
             f"features {phase:<3}: median {1000 * statistics.median(cpu[phase]):.3f}, "
-            f"best {1000 * min(cpu[phase]):.3f} CPU-s per 1000 requests  [{codes}]"
+            f"best {1000 * min(cpu[phase]):.3f} CPU-s per 1000 requests, of which system "
+            f"{1000 * statistics.median(system[phase]):.3f}, garbage collection "
+            f"{1000 * statistics.mean(gc_time[phase]):.3f} (mean)  [{codes}]"
         )
     if len(phases) == 2:
         ratios = [off / on for on, off in zip(cpu["on"], cpu["off"], strict=True)]
@@ -220,6 +254,8 @@ def _set_env(env: dict[str, str], args: argparse.Namespace, features: bool) -> N
     os.environ.update(env)
     if features:
         os.environ.update(item.split("=", 1) for item in args.set)
+    else:
+        os.environ.update(item.split("=", 1) for item in args.set_off)
     if args.no_audit:
         os.environ["LLAMA_MAPPER_AUDIT__ENABLED"] = "false"
 

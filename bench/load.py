@@ -11,7 +11,13 @@ machine shared with other work that figure is steadier than closed-loop capacity
 moves with whatever else runs. redis-server's CPU is printed too (it is shared, so it may
 include other clients' work).
 
-Usage: python bench/load.py [--seconds 60] [--rate 300] [--connections 32]
+Both servers run for the whole benchmark and each part is cut into ``--slices`` slices that
+alternate between them (on, off, off, on, ...), so a change in the machine's other load
+falls on both phases alike instead of on whichever ran second; each phase still gets the
+same offered rate, client, request mix and total time. ``--slices 1`` runs each part in
+one piece per phase (phases one after the other, both servers still up).
+
+Usage: python bench/load.py [--seconds 60] [--rate 300] [--connections 32] [--slices 6]
 Needs Redis on 127.0.0.1:6379 (uses database 14, flushed by this script).
 """
 
@@ -93,6 +99,15 @@ class Part:
     def redis_per_1000(self) -> float:
         return 1000 * self.redis_cpu / max(self.answered, 1)
 
+    def add(self, other: Part) -> None:
+        """Fold one more slice in."""
+        self.stats.seconds += other.stats.seconds
+        self.stats.latencies_ms += other.stats.latencies_ms
+        self.stats.statuses += other.stats.statuses
+        self.stats.errors += other.stats.errors
+        self.server_cpu += other.server_cpu
+        self.redis_cpu += other.redis_cpu
+
 
 def measured(pids: list[int], run: Callable[[], Stats]) -> Part:
     redis_pids = redis_server_pids()
@@ -101,25 +116,31 @@ def measured(pids: list[int], run: Callable[[], Stats]) -> Part:
     return Part(stats, cpu_seconds(pids) - server, cpu_seconds(redis_pids) - redis_before)
 
 
-def run_phase(
-    name: str, env: dict[str, str], features: bool, args: argparse.Namespace
-) -> tuple[Part, Part]:
-    port = free_port()
-    server = start_mapper(
-        port, env, workers=2, log=Path(env["LLAMA_MAPPER_STATE_DIR"]) / f"{name}.log"
-    )
-    try:
-        key = create_key(env, "bench") if features else None
-        send = sender(f"http://127.0.0.1:{port}", key)
-        asyncio.run(open_loop(send, args.rate, 3))  # warm-up
-        pids = process_tree(server.pid)  # the uvicorn master and its workers
-        fixed = measured(pids, lambda: asyncio.run(open_loop(send, args.rate, args.seconds)))
-        capacity = measured(
-            pids, lambda: asyncio.run(closed_loop(send, args.connections, args.seconds))
+class Phase:
+    """One server (features on or off) and what its slices measured so far."""
+
+    def __init__(self, name: str, env: dict[str, str], features: bool) -> None:
+        self.name = name
+        port = free_port()
+        self.server = start_mapper(
+            port, env, workers=2, log=Path(env["LLAMA_MAPPER_STATE_DIR"]) / f"{name}.log"
         )
-        return fixed, capacity
-    finally:
-        stop(server)
+        key = create_key(env, "bench") if features else None
+        self.send = sender(f"http://127.0.0.1:{port}", key)
+        self.pids = process_tree(self.server.pid)  # the uvicorn master and its workers
+        self.fixed = Part(Stats(), 0.0, 0.0)
+        self.capacity = Part(Stats(), 0.0, 0.0)
+
+    def run(self, part: str, seconds: float, args: argparse.Namespace) -> None:
+        send = self.send
+        if part == "fixed":
+            slice_ = measured(self.pids, lambda: asyncio.run(open_loop(send, args.rate, seconds)))
+            self.fixed.add(slice_)
+        else:
+            slice_ = measured(
+                self.pids, lambda: asyncio.run(closed_loop(send, args.connections, seconds))
+            )
+            self.capacity.add(slice_)
 
 
 def cpu_line(name: str, part: Part) -> str:
@@ -135,6 +156,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rate", type=float, default=300, help="offered requests/s (open loop)")
     parser.add_argument("--connections", type=int, default=32, help="closed-loop connections")
+    parser.add_argument(
+        "--slices", type=int, default=6, help="alternating slices per part and phase"
+    )
     args = parser.parse_args()
     import redis
 
@@ -157,11 +181,27 @@ def main() -> None:
         "LLAMA_MAPPER_IDEMPOTENCY__ENABLED": "false",
     }
     print(
-        f"mapper serve --workers 2 on {os.cpu_count()} cores; {args.seconds:.0f} s per phase; "
-        f"open loop {args.rate:.0f} req/s, closed loop {args.connections} connections"
+        f"mapper serve --workers 2 on {os.cpu_count()} cores; {args.seconds:.0f} s per part and "
+        f"phase in {args.slices} alternating slices; open loop {args.rate:.0f} req/s, "
+        f"closed loop {args.connections} connections"
     )
-    fixed_on, cap_on = run_phase("features-on", on, True, args)
-    fixed_off, cap_off = run_phase("features-off", off, False, args)
+    phases: list[Phase] = []
+    try:
+        phases.append(Phase("features-on", on, True))
+        phases.append(Phase("features-off", off, False))
+        for phase in phases:
+            asyncio.run(open_loop(phase.send, args.rate, 3))  # warm-up
+        for part in ("fixed", "capacity"):
+            for index in range(args.slices):
+                # on, off, off, on, ...: neither phase always goes first.
+                order = phases if index % 2 == 0 else phases[::-1]
+                for phase in order:
+                    phase.run(part, args.seconds / args.slices, args)
+    finally:
+        for phase in phases:
+            stop(phase.server)
+    fixed_on, cap_on = phases[0].fixed, phases[0].capacity
+    fixed_off, cap_off = phases[1].fixed, phases[1].capacity
     print(fixed_on.stats.line("features on,  fixed rate"))
     print(fixed_off.stats.line("features off, fixed rate"))
     print(cap_on.stats.line("features on,  capacity"))

@@ -188,3 +188,10 @@ async def test_authenticates_and_selects_the_database(private_redis: int) -> Non
         await refused.execute("GET", "k")
     await refused.aclose()
     await wrong.aclose()
+
+
+def test_the_password_never_shows_in_the_settings_repr() -> None:
+    settings = wire_settings(Redis.from_url("redis://user:s3cret@127.0.0.1:6379/0"))
+    assert settings is not None
+    assert settings.password == "s3cret"
+    assert "s3cret" not in repr(settings)

@@ -309,14 +309,35 @@ class RedisIdempotencyStore:
         self._abandon = self._batcher.script(_ABANDON_LUA)
 
     async def begin(self, scope: str, fingerprint: str, ttl_seconds: int) -> Begin:
+        return await self.claim(scope, fingerprint, ttl_seconds)
+
+    def claim(self, scope: str, fingerprint: str, ttl_seconds: int) -> Awaitable[Begin]:
+        """:meth:`begin`, with its first command queued at once.
+
+        So a caller can put the claim in the same round trip as a command it issues next
+        (the rate-limit check). The returned awaitable must be awaited.
+        """
         key = self._prefix + scope
         lease_ms = max(math.ceil(_lease(self._lease_seconds, ttl_seconds) * 1000), 1)
         marker = _record(_IN_FLIGHT, fingerprint)
-        # The record can expire between a refused SET NX and the GET; then claim again.
+        first = self._batcher.submit(
+            "SET", key, marker, "NX", "PX", lease_ms, timeout=self._timeout
+        )
+        return self._finish_claim(key, fingerprint, marker, lease_ms, first)
+
+    async def _finish_claim(
+        self, key: str, fingerprint: str, marker: bytes, lease_ms: int, first: asyncio.Future[Any]
+    ) -> Begin:
         timeout = self._timeout
-        for _ in range(3):
-            claim = self._batcher.execute("SET", key, marker, "NX", "PX", lease_ms, timeout=timeout)
-            if await self._batched(claim):
+        claimed = await self._batched(self._batcher.settle(first, timeout))
+        # The record can expire between a refused SET NX and the GET; then claim again.
+        for attempt in range(3):
+            if attempt:
+                claim = self._batcher.execute(
+                    "SET", key, marker, "NX", "PX", lease_ms, timeout=timeout
+                )
+                claimed = await self._batched(claim)
+            if claimed:
                 return Begin(Outcome.STARTED)
             raw = await self._batched(self._batcher.execute("GET", key, timeout=timeout))
             if raw is None:

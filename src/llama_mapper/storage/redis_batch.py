@@ -51,6 +51,19 @@ class RedisBatcher:
         ``timeout`` bounds the wait for its reply; past it the call raises the client
         library's ``TimeoutError`` (a ``RedisError``).
         """
+        future = self.submit(*command, timeout=timeout)
+        if timeout is None or self._wire_settings is not None:
+            return await future
+        async with asyncio.timeout(timeout):  # the library's pipeline has no watchdog
+            return await future
+
+    def submit(self, *command: Any, timeout: float | None = None) -> asyncio.Future[Any]:
+        """Queue one command in the current batch now; the future holds its reply.
+
+        For a caller that wants its command in the same round trip as one it is about to
+        issue next. Await the future (or :meth:`settle` it) exactly once. Without the
+        batcher's own connection, ``timeout`` is the awaiting caller's to enforce.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         deadline = NO_DEADLINE if timeout is None else time.monotonic() + timeout
@@ -59,9 +72,13 @@ class RedisBatcher:
             self._flush_scheduled = True
             # call_soon: every task already runnable gets to queue its command first.
             loop.call_soon(self._start_flush, loop)
+        return future
+
+    async def settle(self, future: asyncio.Future[Any], timeout: float | None) -> Any:
+        """Await a :meth:`submit` future with its timeout (whichever path serves it)."""
         if timeout is None or self._wire_settings is not None:
             return await future
-        async with asyncio.timeout(timeout):  # the library's pipeline has no watchdog
+        async with asyncio.timeout(timeout):
             return await future
 
     async def aclose(self) -> None:

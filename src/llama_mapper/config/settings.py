@@ -159,6 +159,42 @@ class AuditSettings(_Section):
     )
 
 
+class AnalyticsSettings(_Section):
+    """Evidence events shipped to ClickHouse for ad-hoc questions (``mapper analytics``).
+
+    Embedded default: the real ClickHouse engine in-process (chDB) in ``state_dir/analytics``;
+    ``url`` switches to a ClickHouse server or cluster. Shipping reads the committed chain,
+    so turning it on later, or an outage, loses nothing: events wait in the chain.
+    """
+
+    enabled: bool = Field(
+        False, description="Ship events from the server in the background (every interval)."
+    )
+    url: str | None = Field(
+        None,
+        description="http(s)://user@host:8123/database of a ClickHouse server; "
+        "default: embedded chDB under state_dir/analytics.",
+    )
+    password_secret: str | None = Field(
+        None, description="Name of the secret holding the ClickHouse password (SecretProvider)."
+    )
+    database: str = Field(
+        "mapper",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="ClickHouse database (when url names none).",
+    )
+    interval_seconds: float = Field(10.0, gt=0, description="Pause between background ships.")
+    batch_size: int = Field(5000, ge=1, le=1_000_000, description="Events per insert.")
+    retention_days: int = Field(400, ge=1, description="ClickHouse TTL of an event (by ts).")
+    required: bool = Field(
+        False, description="true: /ready answers 503 while ClickHouse cannot be reached."
+    )
+    lock_timeout_seconds: float = Field(
+        30.0, ge=0, description="How long the CLI waits for the embedded engine's folder."
+    )
+    query_max_rows: int = Field(10_000, ge=1, description="Most rows `analytics query` returns.")
+
+
 class ObservabilitySettings(_Section):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
@@ -197,6 +233,7 @@ class Settings(BaseSettings):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -160,3 +160,17 @@ proj_positions = Table(
     Column("tenant_id", Text, primary_key=True),
     Column("seq", BigInteger, nullable=False, autoincrement=False),
 )
+
+#: How far each tenant's chain has been shipped to an analytics sink (ClickHouse): the
+#: highest seq known to be inserted there. ``sink`` names the destination (the embedded
+#: folder or the server's host and database, never credentials), so pointing
+#: ``analytics.url`` at a new cluster ships everything again instead of skipping it.
+analytics_cursors = Table(
+    "analytics_cursors",
+    metadata,
+    Column("sink", Text, nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("sink", "tenant_id"),
+)

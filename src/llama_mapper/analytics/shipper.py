@@ -1,0 +1,325 @@
+"""Ship committed chain events to ClickHouse: one pass on demand, or every interval.
+
+Nothing can be lost and /map never waits: the shipper reads only what the evidence store
+already committed (``audit_events``, after each tenant's cursor), so events keep waiting in
+the chain for as long as ClickHouse is down, and the write path does not know analytics
+exists. A pass inserts a batch, then advances the cursor (see
+:mod:`llama_mapper.analytics.cursors`); ClickHouse calls run in a thread.
+
+Only one process ships at a time: for the embedded engine the folder lock does it (a second
+worker finds it taken and stands by), for a server a lease file in ``state_dir`` (workers on
+one host) plus, on PostgreSQL, an advisory lock (replicas on several hosts). Shipping twice
+would be harmless, only wasteful.
+
+Logs carry counts, exception type names and ClickHouse's one-line reason, never event
+content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from llama_mapper.analytics import cursors, rows
+from llama_mapper.analytics.target import (
+    AnalyticsUnavailable,
+    EngineBusy,
+    Session,
+    Target,
+    describe,
+    open_session,
+)
+
+if TYPE_CHECKING:
+    from llama_mapper.config.settings import AnalyticsSettings
+    from llama_mapper.observability.metrics import Metrics
+
+logger = logging.getLogger("llama_mapper.analytics")
+#: Arbitrary constant for the PostgreSQL advisory lock of the shipper lease.
+_PG_SHIP_LOCK = 0x6C6D_616E_6C79
+BACKEND_NAME = "clickhouse"
+
+
+@dataclass
+class ShipReport:
+    """What one pass did: events inserted per tenant, and rows that shipped bare or not."""
+
+    shipped: dict[str, int] = field(default_factory=dict)
+    other: int = 0
+    skipped: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.shipped.values())
+
+
+async def ship(
+    engine: AsyncEngine,
+    target: Target,
+    *,
+    retention_days: int,
+    batch_size: int,
+    tenant_id: str | None = None,
+    wait: float = 0.0,
+) -> ShipReport:
+    """Ship every tenant's (or ``tenant_id``'s) events after its cursor; one pass.
+
+    Opens no ClickHouse session when nothing is behind. Raises
+    :class:`~llama_mapper.analytics.target.AnalyticsUnavailable` (or ``EngineBusy``) when
+    ClickHouse cannot be used; whatever was inserted before that keeps its cursor.
+    """
+    report = ShipReport()
+    behind = [p for p in await cursors.positions(engine, target.sink, tenant_id) if p.behind]
+    if not behind:
+        return report
+    async with _session(target, wait) as session:
+        await asyncio.to_thread(session.ensure_schema, retention_days)
+        for position in behind:
+            after = position.cursor_seq
+            while after < position.head_seq:
+                chain_rows = await cursors.read_after(engine, position.tenant_id, after, batch_size)
+                if not chain_rows:
+                    break  # rows removed by retention: the head is ahead of what remains
+                converted = rows.convert(chain_rows)
+                try:
+                    await asyncio.to_thread(session.insert, converted.rows)
+                except Exception as exc:
+                    raise AnalyticsUnavailable(f"insert failed: {describe(exc)}") from None
+                after = chain_rows[-1].seq
+                await cursors.advance(engine, target.sink, position.tenant_id, after)
+                tenant = position.tenant_id
+                report.shipped[tenant] = report.shipped.get(tenant, 0) + len(converted.rows)
+                report.other += converted.other
+                report.skipped += converted.skipped
+    return report
+
+
+@contextlib.asynccontextmanager
+async def _session(target: Target, wait: float) -> AsyncIterator[Session]:
+    stack = contextlib.ExitStack()
+    session = await asyncio.to_thread(stack.enter_context, open_session(target, wait=wait))
+    try:
+        yield session
+    finally:
+        await asyncio.to_thread(stack.close)
+
+
+@dataclass
+class ShipperHealth:
+    """The background shipper's last outcome, for /ready and metrics."""
+
+    state: str = "starting"  # starting | ok | standby | down
+    reason: str = ""
+    behind: int = 0
+    shipped: int = 0
+    last_success: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state != "down"
+
+    def describe(self, backend: str) -> str:
+        if self.state == "down":
+            return f"down ({backend}: {self.reason}; {self.behind} events wait in the chain)"
+        if self.state == "standby":
+            return f"standby ({backend}: {self.reason})"
+        return f"{self.state} ({backend}, {self.shipped} shipped, {self.behind} behind)"
+
+
+class AnalyticsShipper:
+    """Runs :func:`ship` every ``interval_seconds`` in the server (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        target: Target,
+        settings: AnalyticsSettings,
+        *,
+        lease_file: Path,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.engine = engine
+        self.target = target
+        self.settings = settings
+        self.lease_file = lease_file
+        self.health = ShipperHealth()
+        self._metrics = _ShipperMetrics(metrics) if metrics is not None else None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start the loop (idempotent; a stopped shipper starts again, like the writer)."""
+        if self._task is not None and not self._task.done():
+            return
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._loop(), name="llama-mapper-analytics-shipper")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Let a running pass finish (up to ``timeout``), then end the loop."""
+        self._stop.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    async def run_once(self) -> ShipReport | None:
+        """One pass with health bookkeeping; ``None`` when another process ships.
+
+        Never raises for ClickHouse or database trouble: that is recorded in
+        :attr:`health`, logged once, and retried next interval.
+        """
+        try:
+            with _file_lease(self.lease_file) as held:
+                if not held:
+                    return self._standby("another worker on this host ships")
+                async with _pg_lease(self.engine) as pg_held:
+                    if not pg_held:
+                        return self._standby("another replica ships")
+                    report = await ship(
+                        self.engine,
+                        self.target,
+                        retention_days=self.settings.retention_days,
+                        batch_size=self.settings.batch_size,
+                    )
+        except EngineBusy:
+            return self._standby("the embedded engine is in use by another process")
+        except Exception as exc:
+            self._failed(exc)
+            # How much waits, for /ready; in a database outage the last figure stays.
+            with contextlib.suppress(Exception):
+                self.health.behind = await self._behind_now()
+            return None
+        await self._succeeded(report)
+        return report
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            await self.run_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.interval_seconds)
+
+    def _standby(self, reason: str) -> None:
+        self.health.state, self.health.reason = "standby", reason
+        return None
+
+    def _failed(self, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, AnalyticsUnavailable) else describe(exc)
+        if not isinstance(exc, AnalyticsUnavailable):
+            reason = f"{type(exc).__name__}: {reason}"
+        self.health.state, self.health.reason = "down", reason
+        logger.warning("analytics shipping failed; events wait in the chain: %s", reason)
+        if self._metrics is not None:
+            self._metrics.down()
+
+    async def _succeeded(self, report: ShipReport) -> None:
+        self.health.state, self.health.reason = "ok", ""
+        self.health.shipped += report.total
+        self.health.last_success = time.time()
+        try:
+            self.health.behind = await self._behind_now()
+        except Exception:  # the pass succeeded; a failed recount only leaves the last figure
+            logger.warning("analytics lag could not be counted")
+        if report.other or report.skipped:
+            logger.warning(
+                "analytics: %d events of unknown kind shipped bare, %d without a time skipped",
+                report.other,
+                report.skipped,
+            )
+        if self._metrics is not None:
+            self._metrics.up(report, self.health)
+
+    async def _behind_now(self) -> int:
+        return sum(p.behind for p in await cursors.positions(self.engine, self.target.sink))
+
+
+class _ShipperMetrics:
+    """Shipper series on the app's registry (names are fixed; no tenant or content labels)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        from prometheus_client import Counter, Gauge
+
+        self.metrics = metrics
+        registry = metrics.registry
+        self.shipped = Counter(
+            "mapper_analytics_shipped_events",
+            "Evidence events inserted into ClickHouse by the background shipper.",
+            registry=registry,
+        )
+        self.behind = Gauge(
+            "mapper_analytics_lag_events",
+            "Committed evidence events not yet in ClickHouse (all tenants).",
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "mapper_analytics_last_success_timestamp_seconds",
+            "Unix time of the last shipping pass that succeeded.",
+            registry=registry,
+        )
+        self.failures = Counter(
+            "mapper_analytics_failed_passes",
+            "Shipping passes that failed (ClickHouse or database unavailable).",
+            registry=registry,
+        )
+
+    def up(self, report: ShipReport, health: ShipperHealth) -> None:
+        self.shipped.inc(report.total)
+        self.behind.set(health.behind)
+        self.last_success.set(health.last_success or 0)
+        self._backend(True)
+
+    def down(self) -> None:
+        self.failures.inc()
+        self._backend(False)
+
+    def _backend(self, up: bool) -> None:
+        if BACKEND_NAME in self.metrics.backends:
+            self.metrics.set_backend(BACKEND_NAME, up)
+
+
+@contextlib.contextmanager
+def _file_lease(path: Path) -> Iterator[bool]:
+    """Try to become this host's shipper; yields whether it did (never waits)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.asynccontextmanager
+async def _pg_lease(engine: AsyncEngine) -> AsyncIterator[bool]:
+    """On PostgreSQL, a session advisory lock shared by every replica; elsewhere always held."""
+    if engine.dialect.name != "postgresql":
+        yield True
+        return
+    async with engine.connect() as connection:
+        held = bool(
+            await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_SHIP_LOCK})
+        )
+        await connection.commit()
+        try:
+            yield held
+        finally:
+            if held:
+                await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_SHIP_LOCK})
+                await connection.commit()

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llama_mapper.analytics.shipper import BACKEND_NAME as ANALYTICS_BACKEND
+from llama_mapper.analytics.shipper import AnalyticsShipper
+from llama_mapper.analytics.target import target_from_settings
 from llama_mapper.audit import EventStore, MappingEvent
 from llama_mapper.audit.anchors import ANCHOR_SECRET
 from llama_mapper.audit.evidence import Fingerprinter
@@ -25,7 +28,7 @@ from llama_mapper.idempotency import (
     MemoryIdempotencyStore,
     RedisIdempotencyStore,
 )
-from llama_mapper.observability.metrics import Metrics
+from llama_mapper.observability.metrics import DEFAULT_BACKENDS, Metrics
 from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
 from llama_mapper.secrets import SecretProvider, provider_from_settings
 from llama_mapper.service import MapperService
@@ -52,14 +55,17 @@ class Runtime:
     events: EventWriter[MappingEvent] | None = None
     fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
+    analytics: AnalyticsShipper | None = None
 
     @property
     def uses_database(self) -> bool:
-        return self.auth is not None or self.events is not None
+        return self.auth is not None or self.events is not None or self.analytics is not None
 
     async def aclose(self) -> None:
         if self.events is not None:
             await self.events.stop()  # flush the evidence queue before the engine goes
+        if self.analytics is not None:
+            await self.analytics.stop()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -109,7 +115,8 @@ def build_runtime(
 ) -> Runtime:
     service = service or MapperService.from_settings(settings, config_file)
     settings = service.settings
-    metrics = Metrics.for_catalog(service.catalog)
+    backends = (*DEFAULT_BACKENDS, ANALYTICS_BACKEND) if settings.analytics.enabled else None
+    metrics = Metrics.for_catalog(service.catalog, **({"backends": backends} if backends else {}))
     secrets = secret_provider(settings)
     password_secret = settings.database.password_secret
     engine = create_engine(
@@ -160,6 +167,7 @@ def build_runtime(
             backpressure=audit.backpressure,
         )
         fingerprint = Fingerprinter(secrets, audit.fingerprint_secret)
+    analytics = _analytics(settings, engine, secrets, metrics)
     return Runtime(
         settings,
         service,
@@ -172,4 +180,22 @@ def build_runtime(
         events=events,
         fingerprint=fingerprint,
         redis=redis,
+        analytics=analytics,
     )
+
+
+def _analytics(
+    settings: Settings, engine: AsyncEngine, secrets: SecretProvider, metrics: Metrics
+) -> AnalyticsShipper | None:
+    """The background shipper to ClickHouse when ``analytics.enabled`` (see docs/analytics.md)."""
+    analytics = settings.analytics
+    if not analytics.enabled:
+        return None
+    secret = analytics.password_secret
+    target = target_from_settings(
+        analytics,
+        settings.state_dir,
+        password=(lambda: secrets.get(secret).value) if secret else None,
+    )
+    lease = settings.state_dir.expanduser().resolve() / "analytics" / "ship.lock"
+    return AnalyticsShipper(engine, target, analytics, lease_file=lease, metrics=metrics)

@@ -73,8 +73,15 @@ async def read_after(engine: AsyncEngine, tenant_id: str, after: int, limit: int
     async with engine.connect() as connection:
         rows = (await connection.execute(query)).all()
     return [
-        ChainRow(str(r.tenant_id), int(r.seq), str(r.event_id), str(r.ts), str(r.kind),
-                 str(r.detector), str(r.body))  # fmt: skip
+        ChainRow(
+            str(r.tenant_id),
+            int(r.seq),
+            str(r.event_id),
+            str(r.ts),
+            str(r.kind),
+            str(r.detector),
+            str(r.body),
+        )
         for r in rows
     ]
 
@@ -89,9 +96,7 @@ async def advance(engine: AsyncEngine, sink: str, tenant_id: str, seq: int) -> N
         statement = statement.on_conflict_do_update(
             index_elements=["sink", "tenant_id"],
             set_={
-                "seq": case(
-                    (analytics_cursors.c.seq < seq, seq), else_=analytics_cursors.c.seq
-                ),
+                "seq": case((analytics_cursors.c.seq < seq, seq), else_=analytics_cursors.c.seq),
                 "updated_at": values["updated_at"],
             },
         )

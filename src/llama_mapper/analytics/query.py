@@ -56,7 +56,9 @@ def run_query(
         # A fresh client on the target's database, so ``FROM events`` resolves there.
         session.client.database = target.database
         try:
-            columns, rows = session.query(statement, settings=_settings(target, tenant_id, max_rows))
+            columns, rows = session.query(
+                statement, settings=_settings(target, tenant_id, max_rows)
+            )
         except AnalyticsUnavailable:
             raise
         except Exception as exc:

@@ -185,10 +185,12 @@ class AnalyticsShipper:
         try:
             with _file_lease(self.lease_file) as held:
                 if not held:
-                    return self._standby("another worker on this host ships")
+                    self._standby("another worker on this host ships")
+                    return None
                 async with _pg_lease(self.engine) as pg_held:
                     if not pg_held:
-                        return self._standby("another replica ships")
+                        self._standby("another replica ships")
+                        return None
                     report = await ship(
                         self.engine,
                         self.target,
@@ -196,7 +198,8 @@ class AnalyticsShipper:
                         batch_size=self.settings.batch_size,
                     )
         except EngineBusy:
-            return self._standby("the embedded engine is in use by another process")
+            self._standby("the embedded engine is in use by another process")
+            return None
         except Exception as exc:
             self._failed(exc)
             # How much waits, for /ready; in a database outage the last figure stays.
@@ -214,7 +217,6 @@ class AnalyticsShipper:
 
     def _standby(self, reason: str) -> None:
         self.health.state, self.health.reason = "standby", reason
-        return None
 
     def _failed(self, exc: Exception) -> None:
         reason = str(exc) if isinstance(exc, AnalyticsUnavailable) else describe(exc)
@@ -321,5 +323,7 @@ async def _pg_lease(engine: AsyncEngine) -> AsyncIterator[bool]:
             yield held
         finally:
             if held:
-                await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_SHIP_LOCK})
+                await connection.execute(
+                    text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_SHIP_LOCK}
+                )
                 await connection.commit()

@@ -90,9 +90,7 @@ def target_from_settings(
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("analytics.url must look like http(s)://user@host:8123/database")
     if parts.password:
-        raise ValueError(
-            "analytics.url must not contain a password; set analytics.password_secret"
-        )
+        raise ValueError("analytics.url must not contain a password; set analytics.password_secret")
     database = unquote(parts.path.strip("/")) or analytics.database
     return Target(database=ddl.identifier(database), url=analytics.url, password=password)
 
@@ -115,9 +113,7 @@ class Session:
 
     def insert(self, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            self.client.insert(
-                f"{self.database}.{ddl.TABLE}", rows, column_names=list(COLUMNS)
-            )
+            self.client.insert(f"{self.database}.{ddl.TABLE}", rows, column_names=list(COLUMNS))
 
     def query(
         self, sql: str, *, parameters: Mapping[str, Any] | None = None, settings: Any = None

@@ -56,6 +56,8 @@ def create_app(
             await upgrade(runtime.engine)  # locked: concurrent workers migrate once
         if runtime.events is not None:
             await runtime.events.start()
+        if runtime.analytics is not None:
+            await runtime.analytics.start()  # ships the committed chain in the background
         yield
         # Keep what no tier could map, for `mapper detectors fix`, across restarts.
         unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)

@@ -14,7 +14,15 @@ import typer
 
 from llama_mapper.audit import MappingEvent
 from llama_mapper.audit.evidence import event_from_response
-from llama_mapper.cli import audit_cmd, auth_cmd, config_cmd, db_cmd, detectors_cmd, taxonomy_cmd
+from llama_mapper.cli import (
+    analytics_cmd,
+    audit_cmd,
+    auth_cmd,
+    config_cmd,
+    db_cmd,
+    detectors_cmd,
+    taxonomy_cmd,
+)
 from llama_mapper.cli.batch import default_workers, run_batch
 from llama_mapper.cli.common import (
     USER_ERRORS,
@@ -47,6 +55,7 @@ app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(analytics_cmd.app, name="analytics")
 config_cmd.register(app)
 
 

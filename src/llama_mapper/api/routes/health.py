@@ -48,6 +48,10 @@ async def ready(request: Request) -> Response:
             f"{durability}: {runtime.events.depth} queued, {stats.written} written, "
             f"{stats.shed} shed, last error {stats.last_error or 'none'}"
         )
+    if runtime.analytics is not None:
+        shipper = runtime.analytics
+        checks["analytics"] = shipper.health.describe(shipper.target.backend)
+        required_ok &= shipper.health.ok or not runtime.settings.analytics.required
     if runtime.uses_database:
         database = await _database(runtime)
         checks["database"] = database

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
-from tests.analytics.support import closed_port_url, count, embedded_target, select as ch
+from tests.analytics.support import closed_port_url, count, embedded_target
+from tests.analytics.support import select as ch
 from tests.audit.store_support import make_event, shared_engines
 from tests.db.support import BACKENDS, migrated_engine
 
-from llama_mapper.analytics import AnalyticsUnavailable, Target, ship
-from llama_mapper.analytics import cursors
+from llama_mapper.analytics import AnalyticsUnavailable, Target, cursors, ship
 from llama_mapper.analytics.target import target_from_settings
 from llama_mapper.audit import EventStore
 from llama_mapper.config.settings import AnalyticsSettings
@@ -35,8 +35,11 @@ async def test_ddl_and_counts(backend: str, tmp_path: Path) -> None:
         await store.append([make_event("acme", n) for n in range(1, 21)])
         await store.append([make_event("beta", n, score=0.75) for n in range(1, 6)])
         assert await _ship(engine, target) == {"acme": 20, "beta": 5}
-        engine_full = ch(target, "SELECT engine, engine_full FROM system.tables "
-                                 "WHERE database = 'mapper' AND name = 'events'")  # fmt: skip
+        engine_full = ch(
+            target,
+            "SELECT engine, engine_full FROM system.tables "
+            "WHERE database = 'mapper' AND name = 'events'",
+        )
         engine_name, definition = engine_full[0]
         assert engine_name == "ReplacingMergeTree"
         assert "PARTITION BY toYYYYMM(ts)" in definition
@@ -51,13 +54,27 @@ async def test_ddl_and_counts(backend: str, tmp_path: Path) -> None:
             "GROUP BY label ORDER BY label",
         )
         assert rows == [("HARM.VIOLENCE", 5, 0.25), ("PII.EMAIL", 5, 0.75)]
-        first = ch(target, "SELECT seq, kind, controls, taxonomy_version, model_version, "
-                           "versions, length(output_fingerprint) FROM mapper.events "
-                           "WHERE tenant_id = 'acme' ORDER BY seq LIMIT 1")  # fmt: skip
-        assert first == [(1, "mapping", ["GDPR:Art.32", "SOC2:CC6.1"], "2026.1", "",
-                          {"taxonomy": "2026.1", "frameworks": "2026.1"}, 64)]  # fmt: skip
-        status = {p.tenant_id: (p.head_seq, p.cursor_seq) for p in
-                  await cursors.positions(engine, target.sink)}  # fmt: skip
+        first = ch(
+            target,
+            "SELECT seq, kind, controls, taxonomy_version, model_version, "
+            "versions, length(output_fingerprint) FROM mapper.events "
+            "WHERE tenant_id = 'acme' ORDER BY seq LIMIT 1",
+        )
+        assert first == [
+            (
+                1,
+                "mapping",
+                ["GDPR:Art.32", "SOC2:CC6.1"],
+                "2026.1",
+                "",
+                {"taxonomy": "2026.1", "frameworks": "2026.1"},
+                64,
+            )
+        ]
+        status = {
+            p.tenant_id: (p.head_seq, p.cursor_seq)
+            for p in await cursors.positions(engine, target.sink)
+        }
         assert status == {"acme": (20, 20), "beta": (5, 5)}
 
 
@@ -99,7 +116,7 @@ async def test_clickhouse_down_keeps_events_in_the_chain(backend: str, tmp_path:
     down = target_from_settings(AnalyticsSettings(url=closed_port_url()), tmp_path)
     async with migrated_engine(backend, tmp_path) as engine:
         await EventStore(engine).append([make_event("acme", n) for n in range(1, 4)])
-        with pytest.raises(AnalyticsUnavailable, match="ClickHouse at http://127.0.0.1"):
+        with pytest.raises(AnalyticsUnavailable, match=r"ClickHouse at http://127\.0\.0\.1"):
             await _ship(engine, down)
         [position] = await cursors.positions(engine, down.sink)
         assert (position.head_seq, position.cursor_seq) == (3, 0)  # nothing moved
@@ -131,7 +148,7 @@ async def test_unknown_kinds_and_unreadable_bodies_ship_bare(backend: str, tmp_p
                         prev_hash="0" * 64,
                         hash="1" * 64,
                         body=body,
-                    )  # fmt: skip
+                    )
                 )
             await connection.execute(
                 insert(audit_events).values(
@@ -144,7 +161,7 @@ async def test_unknown_kinds_and_unreadable_bodies_ship_bare(backend: str, tmp_p
                     prev_hash="0" * 64,
                     hash="2" * 64,
                     body="{}",
-                )  # fmt: skip
+                )
             )
             await connection.execute(
                 audit_heads.update().where(audit_heads.c.tenant_id == "acme").values(seq=6)
@@ -152,9 +169,13 @@ async def test_unknown_kinds_and_unreadable_bodies_ship_bare(backend: str, tmp_p
         report = await ship(engine, target, retention_days=400, batch_size=100)
         assert (report.total, report.other, report.skipped) == (5, 2, 1)
         kinds = ch(target, "SELECT seq, kind, labels FROM mapper.events ORDER BY seq")
-        assert kinds == [(1, "mapping", ["HARM.VIOLENCE", "PII.EMAIL"]),
-                         (2, "mapping", ["HARM.VIOLENCE", "PII.EMAIL"]),
-                         (3, "tombstone", []), (4, "other", []), (5, "other", [])]  # fmt: skip
+        assert kinds == [
+            (1, "mapping", ["HARM.VIOLENCE", "PII.EMAIL"]),
+            (2, "mapping", ["HARM.VIOLENCE", "PII.EMAIL"]),
+            (3, "tombstone", []),
+            (4, "other", []),
+            (5, "other", []),
+        ]
         dump = str(ch(target, "SELECT * FROM mapper.events"))
         assert "never shipped" not in dump
         assert "covers" not in dump
@@ -170,8 +191,10 @@ async def test_retention_change_updates_the_ttl(backend: str, tmp_path: Path) ->
         await _ship(engine, target)
         await store.append([make_event("acme", 2)])
         await _ship(engine, target, retention_days=30)
-        [(definition,)] = ch(target, "SELECT engine_full FROM system.tables "
-                                     "WHERE database = 'mapper' AND name = 'events'")  # fmt: skip
+        [(definition,)] = ch(
+            target,
+            "SELECT engine_full FROM system.tables WHERE database = 'mapper' AND name = 'events'",
+        )
         assert "toIntervalDay(30)" in definition
 
 

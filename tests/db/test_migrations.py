@@ -181,7 +181,11 @@ def test_cli_upgrade_and_current_on_sqlite(state_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["database"].startswith("sqlite+aiosqlite:///")
-    assert (report["current"], report["head"], report["up_to_date"]) == (None, "0004_analytics", False)
+    assert (report["current"], report["head"], report["up_to_date"]) == (
+        None,
+        "0004_analytics",
+        False,
+    )
     result = runner.invoke(db_cmd.app, ["upgrade"])
     assert result.exit_code == 0, result.output
     assert "at revision 0004_analytics (up to date)" in result.stdout

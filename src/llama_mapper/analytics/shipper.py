@@ -74,13 +74,17 @@ async def ship(
 ) -> ShipReport:
     """Ship every tenant's (or ``tenant_id``'s) events after its cursor; one pass.
 
-    Opens no ClickHouse session when nothing is behind. Raises
+    When nothing is behind, a server is only connected to (a health check) and the embedded
+    engine is not opened at all (it costs memory and its folder lock). Raises
     :class:`~llama_mapper.analytics.target.AnalyticsUnavailable` (or ``EngineBusy``) when
     ClickHouse cannot be used; whatever was inserted before that keeps its cursor.
     """
     report = ShipReport()
     behind = [p for p in await cursors.positions(engine, target.sink, tenant_id) if p.behind]
     if not behind:
+        if target.folder is None:  # a server: connecting is a cheap health check
+            async with _session(target, wait):
+                pass
         return report
     async with _session(target, wait) as session:
         await asyncio.to_thread(session.ensure_schema, retention_days)

@@ -13,11 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from tests.analytics.support import closed_port_url, count, embedded_target
+from tests.audit.store_support import make_event, shared_engines
 
+from llama_mapper.analytics import AnalyticsShipper
+from llama_mapper.analytics.shipper import PG_SHIP_LOCK
 from llama_mapper.api.app import create_app
+from llama_mapper.audit import EventStore
 from llama_mapper.catalog import Catalog
-from llama_mapper.config.settings import load_settings
+from llama_mapper.config.settings import AnalyticsSettings, load_settings
 from llama_mapper.runtime import Runtime, build_runtime
 from llama_mapper.service import MapperService
 
@@ -125,3 +130,29 @@ async def test_only_one_worker_ships(state_dir: Path, catalog: Catalog) -> None:
         report = await shipper.run_once()
         assert report is not None
         assert report.shipped == {"acme": 1}
+
+
+async def test_one_replica_ships_on_postgresql(tmp_path: Path) -> None:
+    """Replicas on several hosts share no lease file: a PostgreSQL advisory lock decides."""
+    async with shared_engines("postgresql", tmp_path, 2) as (other_replica, this_replica):
+        await EventStore(other_replica).append([make_event("acme", n) for n in range(1, 4)])
+        shipper = AnalyticsShipper(
+            this_replica,
+            embedded_target(tmp_path),
+            AnalyticsSettings(),
+            lease_file=tmp_path / "ship.lock",
+        )
+        async with other_replica.connect() as connection:
+            key = {"k": PG_SHIP_LOCK}
+            assert await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), key)
+            assert await shipper.run_once() is None
+            assert (shipper.health.state, shipper.health.reason) == (
+                "standby",
+                "another replica ships",
+            )
+            await connection.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+            await connection.commit()
+        report = await shipper.run_once()
+        assert report is not None
+        assert report.shipped == {"acme": 3}
+        assert shipper.health.state == "ok"

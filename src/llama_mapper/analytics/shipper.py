@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("llama_mapper.analytics")
 #: Arbitrary constant for the PostgreSQL advisory lock of the shipper lease.
-_PG_SHIP_LOCK = 0x6C6D_616E_6C79
+PG_SHIP_LOCK = 0x6C6D_616E_6C79
 BACKEND_NAME = "clickhouse"
 
 
@@ -320,14 +320,12 @@ async def _pg_lease(engine: AsyncEngine) -> AsyncIterator[bool]:
         return
     async with engine.connect() as connection:
         held = bool(
-            await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_SHIP_LOCK})
+            await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": PG_SHIP_LOCK})
         )
         await connection.commit()
         try:
             yield held
         finally:
             if held:
-                await connection.execute(
-                    text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_SHIP_LOCK}
-                )
+                await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_SHIP_LOCK})
                 await connection.commit()

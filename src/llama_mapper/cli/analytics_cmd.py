@@ -198,6 +198,9 @@ def query(
             }
         )
         return
+    if not result.rows:
+        typer.echo("(no rows)")
+        return
     _print_table(result.columns, result.rows)
     if result.truncated:
         typer.echo(f"(only the first {len(result.rows)} rows are shown)", err=True)

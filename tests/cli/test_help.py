@@ -41,6 +41,10 @@ EXPECTED = {
     ("audit", "anchor"),
     ("audit", "projections"),
     ("audit", "rebuild-projections"),
+    ("analytics",),
+    ("analytics", "sync"),
+    ("analytics", "status"),
+    ("analytics", "query"),
 }
 
 

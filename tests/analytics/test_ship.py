@@ -214,3 +214,14 @@ async def test_concurrent_passes_ship_each_event_once_per_cursor(
         assert count(target, "acme") == 30
         [position] = await cursors.positions(engine, target.sink)
         assert position.cursor_seq == 30
+
+
+async def test_a_pass_can_stop_early_and_the_next_continues(backend: str, tmp_path: Path) -> None:
+    target = embedded_target(tmp_path)
+    async with migrated_engine(backend, tmp_path) as engine:
+        await EventStore(engine).append([make_event("acme", n) for n in range(1, 24)])
+        first = await ship(engine, target, retention_days=400, batch_size=5, max_events=10)
+        assert (first.total, first.more) == (10, True)
+        rest = await ship(engine, target, retention_days=400, batch_size=5)
+        assert (rest.total, rest.more) == (13, False)
+        assert count(target, "acme", final=False) == 23

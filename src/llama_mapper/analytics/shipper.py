@@ -48,6 +48,9 @@ logger = logging.getLogger("llama_mapper.analytics")
 #: Arbitrary constant for the PostgreSQL advisory lock of the shipper lease.
 PG_SHIP_LOCK = 0x6C6D_616E_6C79
 BACKEND_NAME = "clickhouse"
+#: A background pass ships at most this many batches before pausing for BACKLOG_PAUSE.
+PASS_BATCHES = 20
+BACKLOG_PAUSE = 0.5
 
 
 @dataclass
@@ -57,6 +60,8 @@ class ShipReport:
     shipped: dict[str, int] = field(default_factory=dict)
     other: int = 0
     skipped: int = 0
+    #: The pass stopped at ``max_events`` with events still behind.
+    more: bool = False
 
     @property
     def total(self) -> int:
@@ -71,6 +76,7 @@ async def ship(
     batch_size: int,
     tenant_id: str | None = None,
     wait: float = 0.0,
+    max_events: int | None = None,
 ) -> ShipReport:
     """Ship every tenant's (or ``tenant_id``'s) events after its cursor; one pass.
 
@@ -78,6 +84,8 @@ async def ship(
     engine is not opened at all (it costs memory and its folder lock). Raises
     :class:`~llama_mapper.analytics.target.AnalyticsUnavailable` (or ``EngineBusy``) when
     ClickHouse cannot be used; whatever was inserted before that keeps its cursor.
+    ``max_events`` ends the pass early (``report.more`` is then true), so the server lets go
+    of the embedded engine between chunks of a large backlog.
     """
     report = ShipReport()
     behind = [p for p in await cursors.positions(engine, target.sink, tenant_id) if p.behind]
@@ -91,6 +99,9 @@ async def ship(
         for position in behind:
             after = position.cursor_seq
             while after < position.head_seq:
+                if max_events is not None and report.total >= max_events:
+                    report.more = True
+                    return report
                 chain_rows = await cursors.read_after(engine, position.tenant_id, after, batch_size)
                 if not chain_rows:
                     break  # rows removed by retention: the head is ahead of what remains
@@ -200,6 +211,7 @@ class AnalyticsShipper:
                         self.target,
                         retention_days=self.settings.retention_days,
                         batch_size=self.settings.batch_size,
+                        max_events=self.settings.batch_size * PASS_BATCHES,
                     )
         except EngineBusy:
             self._standby("the embedded engine is in use by another process")
@@ -209,15 +221,20 @@ class AnalyticsShipper:
             # How much waits, for /ready; in a database outage the last figure stays.
             with contextlib.suppress(Exception):
                 self.health.behind = await self._behind_now()
+            if self._metrics is not None:
+                self._metrics.behind.set(self.health.behind)
             return None
         await self._succeeded(report)
         return report
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
-            await self.run_once()
+            report = await self.run_once()
+            # A large backlog ships in chunks with short breaks, in which a CLI command
+            # waiting for the embedded engine's folder gets its turn.
+            pause = BACKLOG_PAUSE if report is not None and report.more else None
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.interval_seconds)
+                await asyncio.wait_for(self._stop.wait(), pause or self.settings.interval_seconds)
 
     def _standby(self, reason: str) -> None:
         self.health.state, self.health.reason = "standby", reason

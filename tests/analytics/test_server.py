@@ -4,7 +4,6 @@ metrics (never a 500), and only one worker ships."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -115,21 +114,30 @@ def _written(runtime: Runtime, n: int) -> Any:
 
 async def test_only_one_worker_ships(state_dir: Path, catalog: Catalog) -> None:
     async with serving(catalog, interval_seconds=3600) as (client, runtime):
-        shipper = runtime.analytics
-        assert shipper is not None
+        first = runtime.analytics
+        assert first is not None
         assert (await client.post("/map", json=ONE)).status_code == 200
         await _until(_written(runtime, 1))
-        # Another worker on this host holds the lease: this one stands by, ships nothing.
-        with shipper.lease_file.open("a+") as other_worker:
-            fcntl.flock(other_worker, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            assert await shipper.run_once() is None
-            assert shipper.health.state == "standby"
-            ready = await client.get("/ready")
-            assert ready.status_code == 200
-            assert ready.json()["checks"]["analytics"].startswith("standby (chdb: another worker")
-        report = await shipper.run_once()
+        # A second worker on this host: same lease file, its own process state.
+        second = AnalyticsShipper(
+            runtime.engine, first.target, first.settings, lease_file=first.lease_file
+        )
+        assert await second.run_once() is None
+        assert second.health.describe("chdb") == (
+            "standby (chdb: another worker on this host ships)"
+        )
+        report = await first.run_once()  # the first worker took the lease at start-up
         assert report is not None
         assert report.shipped == {"acme": 1}
+        ready = (await client.get("/ready")).json()
+        assert ready["checks"]["analytics"].startswith("ok (chdb, 1 shipped")
+        await first.stop()  # the shipping worker goes away: the other one takes over
+        assert (await client.post("/map", json=ONE)).status_code == 200
+        await _until(_written(runtime, 2))
+        taken_over = await second.run_once()
+        assert taken_over is not None
+        assert taken_over.shipped == {"acme": 1}
+        await second.stop()
 
 
 async def test_one_replica_ships_on_postgresql(tmp_path: Path) -> None:

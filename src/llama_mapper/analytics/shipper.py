@@ -6,10 +6,11 @@ the chain for as long as ClickHouse is down, and the write path does not know an
 exists. A pass inserts a batch, then advances the cursor (see
 :mod:`llama_mapper.analytics.cursors`); ClickHouse calls run in a thread.
 
-Only one process ships at a time: for the embedded engine the folder lock does it (a second
-worker finds it taken and stands by), for a server a lease file in ``state_dir`` (workers on
-one host) plus, on PostgreSQL, an advisory lock (replicas on several hosts). Shipping twice
-would be harmless, only wasteful.
+Only one process ships at a time: the first worker on a host to take the lease file in
+``state_dir`` keeps it until it stops or dies (the others stand by and take over then), and
+on PostgreSQL each pass also takes an advisory lock, which serialises replicas on several
+hosts. Shipping twice would be harmless (the cursor only moves forward and the table drops
+duplicates), only wasteful.
 
 Logs carry counts, exception type names and ClickHouse's one-line reason, never event
 content.
@@ -22,10 +23,10 @@ import contextlib
 import fcntl
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -167,6 +168,7 @@ class AnalyticsShipper:
         self.target = target
         self.settings = settings
         self.lease_file = lease_file
+        self._lease = _FileLease(lease_file)
         self.health = ShipperHealth()
         self._metrics = _ShipperMetrics(metrics) if metrics is not None else None
         self._task: asyncio.Task[None] | None = None
@@ -190,6 +192,7 @@ class AnalyticsShipper:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+        self._lease.release()  # another worker takes over at its next interval
 
     async def run_once(self) -> ShipReport | None:
         """One pass with health bookkeeping; ``None`` when another process ships.
@@ -197,22 +200,21 @@ class AnalyticsShipper:
         Never raises for ClickHouse or database trouble: that is recorded in
         :attr:`health`, logged once, and retried next interval.
         """
+        if not self._lease.acquire():
+            self._standby("another worker on this host ships")
+            return None
         try:
-            with _file_lease(self.lease_file) as held:
-                if not held:
-                    self._standby("another worker on this host ships")
+            async with _pg_lease(self.engine) as pg_held:
+                if not pg_held:
+                    self._standby("another replica ships")
                     return None
-                async with _pg_lease(self.engine) as pg_held:
-                    if not pg_held:
-                        self._standby("another replica ships")
-                        return None
-                    report = await ship(
-                        self.engine,
-                        self.target,
-                        retention_days=self.settings.retention_days,
-                        batch_size=self.settings.batch_size,
-                        max_events=self.settings.batch_size * PASS_BATCHES,
-                    )
+                report = await ship(
+                    self.engine,
+                    self.target,
+                    retention_days=self.settings.retention_days,
+                    batch_size=self.settings.batch_size,
+                    max_events=self.settings.batch_size * PASS_BATCHES,
+                )
         except EngineBusy:
             self._standby("the embedded engine is in use by another process")
             return None
@@ -313,20 +315,36 @@ class _ShipperMetrics:
             self.metrics.set_backend(BACKEND_NAME, up)
 
 
-@contextlib.contextmanager
-def _file_lease(path: Path) -> Iterator[bool]:
-    """Try to become this host's shipper; yields whether it did (never waits)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
+class _FileLease:
+    """This host's shipper role: a file lock taken once and held until :meth:`release`.
+
+    Held for the life of the worker (not per pass), so one worker ships and the others stand
+    by; the OS drops the lock when that worker dies, and the next one to try takes over.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> bool:
+        """Whether this process holds the lease (never waits)."""
+        if self._handle is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+            return False
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
 
 
 @contextlib.asynccontextmanager

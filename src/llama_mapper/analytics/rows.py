@@ -5,7 +5,7 @@ The chain row's ``body`` is the canonical event JSON. Only the fields listed in
 future field, a field another event kind adds) never reaches analytics by accident.
 
 Pure and tolerant on purpose: the shipper must never stall on one row. A ``mapping`` body
-that does not parse as a :class:`~llama_mapper.audit.events.MappingEvent`, and any kind this
+without the shape of :meth:`~llama_mapper.audit.events.MappingEvent.to_dict`, and any kind this
 code does not know, ship as a bare row of ids and time (kind ``other``) and are counted, so
 the cursor keeps moving and ``mapper audit verify`` remains the place where bad rows are
 reported.
@@ -13,15 +13,16 @@ reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from llama_mapper.audit.events import MappingEvent
-
+#: The shape MappingEvent requires of the fingerprint (hex HMAC), checked again here so a
+#: tampered row cannot carry text into the one field derived from the raw output.
+_FINGERPRINT = re.compile(r"[0-9a-f]{64,128}")
 #: Kinds shipped under their own name; every other kind ships as ``other``.
 KNOWN_KINDS = frozenset({"mapping", "tombstone"})
 OTHER_KIND = "other"
@@ -89,9 +90,9 @@ def convert(chain_rows: list[ChainRow]) -> Converted:
         if ts is None:
             result.skipped += 1  # no time, no partition: nothing meaningful to ship
             continue
-        event = _mapping_event(chain_row)
-        if event is not None:
-            result.rows.append(_full_row(chain_row, ts, event))
+        row = _mapping_row(chain_row, ts)
+        if row is not None:
+            result.rows.append(row)
             continue
         kind = chain_row.kind if chain_row.kind in KNOWN_KINDS - {"mapping"} else OTHER_KIND
         result.other += kind == OTHER_KIND
@@ -110,42 +111,80 @@ def parse_ts(value: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def _mapping_event(chain_row: ChainRow) -> MappingEvent | None:
+def _mapping_row(chain_row: ChainRow, ts: datetime) -> tuple[Any, ...] | None:
+    """The full row of a well-formed ``mapping`` body; ``None`` for anything else.
+
+    The shape checks are those of :meth:`MappingEvent.from_dict` that matter here (types a
+    ClickHouse insert would choke on, the fingerprint being a hex digest, the body belonging
+    to the row's tenant), done inline: a full rebuild of every event would be most of the
+    shipping cost. Only the fields named here are read; nothing else leaves the body.
+    """
     if chain_row.kind != "mapping":
         return None
     try:
         data = orjson.loads(chain_row.body)
-        event = MappingEvent.from_dict(data)
-    except (orjson.JSONDecodeError, ValueError, TypeError):
+        if (
+            not isinstance(data, dict)
+            or data.get("kind") != "mapping"
+            or data.get("tenant_id") != chain_row.tenant_id
+            or not _FINGERPRINT.fullmatch(_text(data["output_fingerprint"]))
+        ):
+            return None
+        labels = _texts(data["labels"])
+        scores = _mapping(data["scores"])
+        methods = _mapping(data["methods"])
+        versions = {
+            _text(key): _text(value)
+            for key, value in _mapping(data["versions"]).items()
+            if value is not None
+        }
+        version = data["detector_version"]
+        return (
+            chain_row.tenant_id,
+            ts,
+            chain_row.seq,
+            _text(data["event_id"]),
+            "mapping",
+            _text(data["request_id"]),
+            _text(data["route"]),
+            _text(data["detector"]),
+            "" if version is None else _text(version),
+            labels,
+            [_number(scores.get(label, 0.0)) for label in labels],
+            [_text(methods.get(label, "")) for label in labels],
+            _number(data["confidence"]),
+            _texts(data["controls"]),
+            *(versions.get(key, "") for key in VERSION_COLUMNS),
+            versions,
+            data["output_fingerprint"],
+            _text(data["fingerprint_version"]),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
-    if event.tenant_id != chain_row.tenant_id or event.kind != "mapping":
-        return None
-    return event
 
 
-def _full_row(chain_row: ChainRow, ts: datetime, event: MappingEvent) -> tuple[Any, ...]:
-    labels = list(event.labels)
-    versions = {key: value for key, value in event.versions.items() if value is not None}
-    return (
-        chain_row.tenant_id,
-        ts,
-        chain_row.seq,
-        event.event_id,
-        "mapping",
-        event.request_id,
-        event.route,
-        event.detector,
-        event.detector_version or "",
-        labels,
-        [float(event.scores.get(label, 0.0)) for label in labels],
-        [str(event.methods.get(label, "")) for label in labels],
-        float(event.confidence),
-        list(event.controls),
-        *(_version(versions, key) for key in VERSION_COLUMNS),
-        versions,
-        event.output_fingerprint,
-        event.fingerprint_version,
-    )
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
+
+
+def _texts(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError("not a list of strings")
+    return value
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("not a number")
+    return float(value)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError("not an object")
+    return value
 
 
 def _bare_row(chain_row: ChainRow, ts: datetime, kind: str) -> tuple[Any, ...]:
@@ -173,7 +212,3 @@ def _bare_row(chain_row: ChainRow, ts: datetime, kind: str) -> tuple[Any, ...]:
         "",
         "",
     )
-
-
-def _version(versions: Mapping[str, str], key: str) -> str:
-    return versions.get(key, "")

@@ -11,8 +11,9 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -193,6 +194,20 @@ class AnalyticsSettings(_Section):
         30.0, ge=0, description="How long the CLI waits for the embedded engine's folder."
     )
     query_max_rows: int = Field(10_000, ge=1, description="Most rows `analytics query` returns.")
+
+    @field_validator("url")
+    @classmethod
+    def _server_url(cls, url: str | None) -> str | None:
+        """Refuse early what no ClickHouse client could use, and passwords in plain config
+        (the message names the rule, never the value)."""
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must look like http(s)://user@host:8123/database")
+        if parts.password:
+            raise ValueError("must not contain a password; set analytics.password_secret")
+        return url
 
 
 class ObservabilitySettings(_Section):

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from tests.analytics.support import closed_port_url, count, embedded_target
 from tests.analytics.support import select as ch
 from tests.audit.store_support import make_event, shared_engines
@@ -225,3 +225,23 @@ async def test_a_pass_can_stop_early_and_the_next_continues(backend: str, tmp_pa
         rest = await ship(engine, target, retention_days=400, batch_size=5)
         assert (rest.total, rest.more) == (13, False)
         assert count(target, "acme", final=False) == 23
+
+
+async def test_rows_removed_from_the_chain_leave_no_one_waiting(
+    backend: str, tmp_path: Path
+) -> None:
+    """Retention deletes old rows: the shipper skips the holes, and a head whose last rows
+    are gone does not count as behind forever."""
+    target = embedded_target(tmp_path)
+    async with migrated_engine(backend, tmp_path) as engine:
+        await EventStore(engine).append([make_event("acme", n) for n in range(1, 11)])
+        async with engine.begin() as connection:
+            removed = audit_events.c.seq.in_([3, 4, 5, 9, 10])
+            await connection.execute(delete(audit_events).where(removed))
+        report = await ship(engine, target, retention_days=400, batch_size=2)
+        assert report.shipped == {"acme": 5}
+        assert ch(
+            target, "SELECT groupArray(seq) FROM (SELECT seq FROM mapper.events ORDER BY seq)"
+        ) == [([1, 2, 6, 7, 8],)]
+        [position] = await cursors.positions(engine, target.sink)
+        assert (position.head_seq, position.cursor_seq, position.behind) == (10, 10, 0)

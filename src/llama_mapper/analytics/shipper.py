@@ -105,7 +105,12 @@ async def ship(
                     return report
                 chain_rows = await cursors.read_after(engine, position.tenant_id, after, batch_size)
                 if not chain_rows:
-                    break  # rows removed by retention: the head is ahead of what remains
+                    # The head was read first, and rows commit with it: rows up to it that
+                    # are not there were removed (retention). Nothing is left to wait for.
+                    await cursors.advance(
+                        engine, target.sink, position.tenant_id, position.head_seq
+                    )
+                    break
                 converted = rows.convert(chain_rows)
                 try:
                     await asyncio.to_thread(session.insert, converted.rows)

@@ -103,13 +103,20 @@ class Session:
         self.database = database
 
     def ensure_schema(self, retention_days: int) -> None:
-        """Create the database and table if missing; align the TTL with the setting."""
-        self.client.command(ddl.create_database(self.database))
-        self.client.command(ddl.create_events(self.database, retention_days))
-        sql, parameters = ddl.table_ttl_query(self.database)
-        rows = self.client.query(sql, parameters=parameters).result_rows
-        if rows and ddl.ttl_clause(retention_days) not in str(rows[0][0]):
-            self.client.command(ddl.modify_ttl(self.database, retention_days))
+        """Create the database and table if missing; align the TTL with the setting.
+
+        Raises :class:`AnalyticsUnavailable` when ClickHouse refuses (e.g. a user without
+        the DDL grants), so every caller reports it as one line.
+        """
+        try:
+            self.client.command(ddl.create_database(self.database))
+            self.client.command(ddl.create_events(self.database, retention_days))
+            sql, parameters = ddl.table_ttl_query(self.database)
+            rows = self.client.query(sql, parameters=parameters).result_rows
+            if rows and ddl.ttl_clause(retention_days) not in str(rows[0][0]):
+                self.client.command(ddl.modify_ttl(self.database, retention_days))
+        except Exception as exc:
+            raise AnalyticsUnavailable(f"schema of {self.database}: {describe(exc)}") from None
 
     def insert(self, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

@@ -189,6 +189,7 @@ def test_unreachable_clickhouse_is_one_line_and_status_still_answers(
     code, out, err = _invoke("sync")
     assert code == 1
     assert err.startswith("error: analytics unavailable: ClickHouse at http://127.0.0.1:")
+    assert err.strip().endswith("/mapper: Connection refused")
     assert len(err.strip().splitlines()) == 1
     code, out, _ = _invoke("status", "--json")
     assert code == 0

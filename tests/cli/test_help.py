@@ -45,6 +45,17 @@ EXPECTED = {
     ("analytics", "sync"),
     ("analytics", "status"),
     ("analytics", "query"),
+    ("objects",),
+    ("objects", "list"),
+    ("objects", "get"),
+    ("audit", "rewrap"),
+    ("audit", "show-metadata"),
+    ("retention",),
+    ("retention", "run"),
+    ("retention", "hold"),
+    ("retention", "hold", "set"),
+    ("retention", "hold", "release"),
+    ("retention", "hold", "list"),
 }
 
 

@@ -45,10 +45,10 @@ def _table_facts(connection: Connection) -> dict[str, object]:
 
 
 async def test_upgrade_creates_api_keys(blank_engine: AsyncEngine) -> None:
-    assert head_revision() == "0004_analytics"
+    assert head_revision() == "0005_analytics"
     assert await current_revision(blank_engine) is None
     await upgrade(blank_engine)
-    assert await current_revision(blank_engine) == "0004_analytics"
+    assert await current_revision(blank_engine) == "0005_analytics"
     async with blank_engine.connect() as connection:
         facts = await connection.run_sync(_table_facts)
     assert "api_keys" in facts["tables"]
@@ -92,7 +92,7 @@ async def test_concurrent_upgrades_do_not_collide(backend: str, tmp_path: Path) 
         engines = [create_engine(url) for _ in range(4)]
         try:
             await asyncio.gather(*(upgrade(engine) for engine in engines))
-            assert await current_revision(engines[0]) == "0004_analytics"
+            assert await current_revision(engines[0]) == "0005_analytics"
         finally:
             for engine in engines:
                 await engine.dispose()
@@ -119,7 +119,7 @@ async def test_sqlite_ddl_is_transactional(tmp_path: Path) -> None:
 async def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'by-url.db'}"
     await upgrade(url)
-    assert await current_revision(url) == "0004_analytics"
+    assert await current_revision(url) == "0005_analytics"
 
 
 async def test_sqlite_engine_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ async def test_open_database_migrates_only_when_asked(state_dir: Path) -> None:
         await engine.dispose()
     engine = await open_database(Settings(), None)
     try:
-        assert await current_revision(engine) == "0004_analytics"
+        assert await current_revision(engine) == "0005_analytics"
     finally:
         await engine.dispose()
 
@@ -183,16 +183,16 @@ def test_cli_upgrade_and_current_on_sqlite(state_dir: Path) -> None:
     assert report["database"].startswith("sqlite+aiosqlite:///")
     assert (report["current"], report["head"], report["up_to_date"]) == (
         None,
-        "0004_analytics",
+        "0005_analytics",
         False,
     )
     result = runner.invoke(db_cmd.app, ["upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0004_analytics (up to date)" in result.stdout
+    assert "at revision 0005_analytics (up to date)" in result.stdout
     assert (state_dir / "mapper.db").is_file()
     result = runner.invoke(db_cmd.app, ["current"])
     assert result.exit_code == 0, result.output
-    assert "is at revision 0004_analytics (up to date)" in result.stdout
+    assert "is at revision 0005_analytics (up to date)" in result.stdout
 
 
 def test_cli_on_postgres_with_config_file(tmp_path: Path, state_dir: Path) -> None:
@@ -204,7 +204,7 @@ def test_cli_on_postgres_with_config_file(tmp_path: Path, state_dir: Path) -> No
         result = runner.invoke(db_cmd.app, ["current", "--config", str(config), "--json"])
         assert result.exit_code == 0, result.output
         report = json.loads(result.stdout)
-        assert report["current"] == "0004_analytics"
+        assert report["current"] == "0005_analytics"
         assert report["up_to_date"] is True
         assert report["database"].startswith("postgresql+asyncpg://")
         assert not (state_dir / "mapper.db").exists()

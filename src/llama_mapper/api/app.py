@@ -58,6 +58,10 @@ def create_app(
             await runtime.events.start()
         if runtime.analytics is not None:
             await runtime.analytics.start()  # ships the committed chain in the background
+        if runtime.anchor_scheduler is not None:
+            await runtime.anchor_scheduler.start()  # a no-op when another worker anchored
+        if runtime.retention is not None:
+            runtime.retention.start()
         yield
         # Keep what no tier could map, for `mapper detectors fix`, across restarts.
         unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)

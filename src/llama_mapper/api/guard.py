@@ -40,7 +40,14 @@ from llama_mapper.idempotency import (
     scope_key,
     valid_idempotency_key,
 )
-from llama_mapper.ratelimit import Decision, client_ip, identity_buckets, rate_limit_headers
+from llama_mapper.ratelimit import (
+    RATE_LIMIT_HEADER_NAMES,
+    Decision,
+    client_ip,
+    identity_buckets,
+    rate_limit_headers,
+    raw_rate_limit_headers,
+)
 from llama_mapper.runtime import Runtime
 
 Handler = Callable[[str | None], Awaitable[Response]]
@@ -124,13 +131,13 @@ class RequestGuard:
             decision = await self._limit(request, principal, tenant, cost)
         except MapperError as exc:
             return error_response(exc, request_id)
-        headers = rate_limit_headers(decision) if decision is not None else {}
+        headers = raw_rate_limit_headers(decision) if decision is not None else []
         idempotency_key = request.headers.get("idempotency-key")
         if idempotency_key is None or self.runtime.idempotency is None:
             response = await self._call(handler, tenant, request_id)
         else:
             response = await self._idempotent(request, route, tenant, idempotency_key, handler)
-        response.headers.update(headers)
+        _add_headers(response, headers)
         return response
 
     def _tenant(
@@ -233,6 +240,19 @@ class RequestGuard:
         except IdempotencyUnavailable:
             observe("unavailable")  # the answer stands; only the record is lost
         return response
+
+
+def _add_headers(response: Response, headers: list[tuple[bytes, bytes]]) -> None:
+    """The rate-limit headers onto ``response``, replacing any of the same name.
+
+    The handlers' responses never carry them, so the usual case is a plain append; the
+    general (slower) replacement is kept for any response that does.
+    """
+    raw = response.raw_headers
+    if any(name in RATE_LIMIT_HEADER_NAMES for name, _ in raw):
+        response.headers.update({name.decode(): value.decode("latin-1") for name, value in headers})
+    else:
+        raw.extend(headers)
 
 
 _KEPT_HEADERS = {"content-type", "deprecation", "sunset", "link", "x-request-id"}

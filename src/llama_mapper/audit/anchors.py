@@ -13,21 +13,21 @@ hold it as a plain string, rotate it and generate it on an embedded install. Eac
 embeds its public key and the secret version that signed it, so rotation never invalidates
 old anchors; an auditor compares the public keys against ones published out of band.
 
-Storage. :class:`AnchorStore` is the embedded backend: one read-only JSON file per anchor
-under ``<state_dir>/anchors/<tenant>/``, created with ``O_EXCL`` so nothing is overwritten.
-A local folder protects against someone who can rewrite the database but not the host; an
-object store with a retention lock (S3 Object Lock) is the stronger backend for later.
+Storage. :class:`AnchorStore` writes one JSON object per anchor under
+``anchors/<tenant>/`` of the object store (:mod:`llama_mapper.storage.objects`), write-once
+so nothing is overwritten: by default read-only files under ``<state_dir>/objects`` (safe
+against someone who can rewrite the database but not the host), in production an S3 bucket
+with Object Lock in COMPLIANCE mode (safe against the bucket's owner too, for
+``object_store.object_lock_days``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -39,15 +39,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import select
 
-from llama_mapper.audit.chain import ChainVerifier
 from llama_mapper.audit.store import CorruptEventError, EventStore
+from llama_mapper.config.settings import Settings
 from llama_mapper.secrets import Secret, SecretProvider
 from llama_mapper.storage.db.schema import audit_heads
+from llama_mapper.storage.objects import ObjectExists, ObjectStore, object_store_from_settings
 
 #: The secret the signing key is derived from; the runtime may generate it (embedded).
 ANCHOR_SECRET = "audit_anchor_key"  # noqa: S105 - a secret name, not a value
-#: Folder under ``state_dir`` that holds the embedded anchor store.
-ANCHOR_DIRNAME = "anchors"
+#: Key prefix of the anchors in the object store (docs/object-store.md).
+ANCHOR_PREFIX = "anchors"
 
 #: Tenant ids become folder names: no separators, no leading dot (same rule as the API).
 _TENANT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -223,8 +224,20 @@ async def _check_prefix(
 ) -> tuple[bool, str]:
     """Verify the chain from seq 1 up to the highest seq in ``expected``, whose events
     must have the expected hashes; one pass however many anchors are checked."""
+    try:
+        # From seq 1, or from right after the newest retention tombstone.
+        verifier = await store.chain_verifier(tenant_id)
+    except CorruptEventError as exc:
+        return False, f"unreadable event at seq {exc.seq}: {exc.reason}"
+    start = verifier.expected_seq or 1
+    if start - 1 in expected and expected[start - 1] != verifier.expected_prev:
+        return False, f"event seq {start - 1} was deleted with a hash other than anchored"
+    # Anchored events that retention deleted can no longer be compared (a tombstone
+    # records only the last deleted hash, checked just above).
+    expected = {seq: want for seq, want in expected.items() if seq >= start}
+    if not expected:
+        return True, f"anchored events were deleted by retention (chain starts at seq {start})"
     last_seq = max(expected)
-    verifier = ChainVerifier()
     try:
         async for stored in store.iter_events(tenant_id):
             if stored.seq > last_seq:
@@ -237,74 +250,71 @@ async def _check_prefix(
                 return False, f"event seq {stored.seq} no longer has the anchored hash"
     except CorruptEventError as exc:
         return False, f"unreadable event at seq {exc.seq}: {exc.reason}"
-    reached = verifier.last.seq if verifier.last is not None else 0
+    reached = verifier.last.seq if verifier.last is not None else start - 1
     if reached < last_seq:
         return False, f"the chain ends at seq {reached}, before anchored seq {last_seq}"
     return True, "ok"
 
 
 class AnchorStore:
-    """Write-once anchor files: ``<folder>/<tenant>/<seq:012d>-<hash[:16]>.json``.
+    """Anchors as write-once objects: ``anchors/<tenant>/<seq:012d>-<hash[:16]>.json``.
 
-    The zero-padded seq makes name order seq order, so :meth:`latest` reads one file.
+    The zero-padded seq makes key order seq order, so :meth:`latest` reads one object.
+    Every anchor is put with ``retain=True``: under S3 Object Lock (COMPLIANCE) where the
+    bucket has it, write-once (``O_EXCL``, mode 0444) in the local folder.
     """
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
 
     @classmethod
-    def for_state_dir(cls, state_dir: Path) -> AnchorStore:
-        return cls(state_dir / ANCHOR_DIRNAME)
+    def for_settings(cls, settings: Settings, secrets: SecretProvider) -> AnchorStore:
+        return cls(object_store_from_settings(settings, secrets))
 
-    def path(self, anchor: Anchor) -> Path:
+    def key(self, anchor: Anchor) -> str:
         tenant = check_tenant_id(anchor.tenant_id)
-        return self.folder / tenant / f"{anchor.seq:012d}-{anchor.head_hash[:16]}.json"
+        return f"{ANCHOR_PREFIX}/{tenant}/{anchor.seq:012d}-{anchor.head_hash[:16]}.json"
 
-    def write(self, anchor: Anchor) -> Path:
-        """Create the anchor's file (``FileExistsError`` if it exists), then make it 0o444.
+    async def write(self, anchor: Anchor) -> str:
+        """Store the anchor once and return its key; :class:`ObjectExists` (a
+        ``FileExistsError``) if that seq and head are anchored already.
 
-        ``O_EXCL`` rather than a check-then-write, so two concurrent writers cannot both
-        succeed and nothing is ever overwritten.
+        The store's atomic write-once (``O_EXCL``, ``If-None-Match``) rather than a
+        check-then-write, so two concurrent writers cannot both succeed.
         """
-        path = self.path(anchor)
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = orjson.dumps(anchor.to_dict(), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-        try:
-            os.write(fd, data + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(path, 0o444)
-        return path
+        await self.objects.put(self.key(anchor), data + b"\n", write_once=True, retain=True)
+        return self.key(anchor)
 
-    def _files(self, tenant_id: str) -> list[Path]:
-        folder = self.folder / check_tenant_id(tenant_id)
-        if not folder.is_dir():
-            return []
-        return sorted(p for p in folder.iterdir() if _FILE.fullmatch(p.name))
+    async def _keys(self, tenant_id: str) -> list[str]:
+        prefix = f"{ANCHOR_PREFIX}/{check_tenant_id(tenant_id)}/"
+        return [
+            info.key
+            for info in await self.objects.list(prefix)
+            if _FILE.fullmatch(info.key[len(prefix) :])
+        ]
 
-    def _read(self, tenant_id: str, path: Path) -> Anchor:
+    async def _read(self, tenant_id: str, key: str) -> Anchor:
         try:
-            anchor = Anchor.from_dict(orjson.loads(path.read_bytes()))
+            anchor = Anchor.from_dict(orjson.loads(await self.objects.get(key)))
         except orjson.JSONDecodeError as exc:
-            raise AnchorError(f"anchor file {path} is not valid JSON: {exc}") from None
+            raise AnchorError(f"anchor {key} is not valid JSON: {exc}") from None
         except AnchorError as exc:
-            raise AnchorError(f"anchor file {path}: {exc}") from None
-        match = _FILE.fullmatch(path.name)
-        # A file copied from another tenant or renamed must not pass as this one's anchor.
+            raise AnchorError(f"anchor {key}: {exc}") from None
+        match = _FILE.fullmatch(key.rpartition("/")[2])
+        # An object copied from another tenant or renamed must not pass as this one's anchor.
         if anchor.tenant_id != tenant_id or match is None or int(match[1]) != anchor.seq:
-            raise AnchorError(f"anchor file {path} does not match its tenant or seq")
+            raise AnchorError(f"anchor {key} does not match its tenant or seq")
         return anchor
 
-    def all(self, tenant_id: str) -> list[Anchor]:
+    async def all(self, tenant_id: str) -> list[Anchor]:
         """The tenant's anchors in seq order."""
-        return [self._read(tenant_id, path) for path in self._files(tenant_id)]
+        return [await self._read(tenant_id, key) for key in await self._keys(tenant_id)]
 
-    def latest(self, tenant_id: str) -> Anchor | None:
+    async def latest(self, tenant_id: str) -> Anchor | None:
         """The anchor with the highest seq, or ``None`` before the first anchor."""
-        files = self._files(tenant_id)
-        return self._read(tenant_id, files[-1]) if files else None
+        keys = await self._keys(tenant_id)
+        return await self._read(tenant_id, keys[-1]) if keys else None
 
 
 async def list_tenants(store: EventStore) -> list[str]:
@@ -340,7 +350,7 @@ async def anchor_tenants(
         head = await store.head(tenant)
         if head is None:
             continue
-        previous = anchors.latest(tenant)
+        previous = await anchors.latest(tenant)
         if previous is not None and (previous.seq, previous.head_hash) == head:
             continue
         expected = {head[0]: head[1]}
@@ -359,6 +369,11 @@ async def anchor_tenants(
         planned.append(sign_anchor(tenant, head[0], head[1], secret))
     if problems:
         raise AnchorError("refusing to anchor: " + "; ".join(problems))
+    written = []
     for anchor in planned:
-        anchors.write(anchor)
-    return planned
+        try:
+            await anchors.write(anchor)
+        except ObjectExists:
+            continue  # another worker or replica anchored this very head: nothing to do
+        written.append(anchor)
+    return written

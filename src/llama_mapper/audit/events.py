@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 #: An HMAC digest in lowercase hex (SHA-256 or longer). Checking the shape keeps raw text
 #: from being smuggled into the one field that is derived from the raw output.
 _FINGERPRINT = re.compile(r"[0-9a-f]{64,128}")
-_KINDS = frozenset({"mapping", "tombstone"})
+_KINDS = frozenset({"mapping"})
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+#: A kept metadata field's name: it is stored in clear (only its value is encrypted), so
+#: it must come from configuration, and this shape keeps text out of it.
+FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+_B64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,14 @@ class MappingEvent:
     output_fingerprint: str
     fingerprint_version: str
     kind: str = "mapping"
+    #: Kept metadata, encrypted (see :mod:`llama_mapper.crypto`): ``{"fields": {name:
+    #: {"nonce", "ct"}}}`` in base64. Hashed into the chain with the event; absent (and
+    #: left out of :meth:`to_dict`, so older events hash as before) when nothing is kept.
+    metadata: Mapping[str, Any] | None = None
+    #: ``(kek_id, wrapped DEK)`` of :attr:`metadata`: stored in ``audit_deks``, never in
+    #: the body, so re-wrapping under a new KEK leaves the chain hash unchanged. Only set
+    #: on events about to be appended; events read back from the store carry ``None``.
+    metadata_key: tuple[str, str] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("event_id", "tenant_id", "request_id", "route", "detector"):
@@ -65,6 +78,8 @@ class MappingEvent:
             raise ValueError("fingerprint_version must be a non-empty string")
         if list(self.controls) != sorted(set(self.controls)):
             raise ValueError("controls must be sorted and unique")
+        if self.metadata is not None:
+            _check_sealed(self.metadata)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form that is hashed, stored and exported.
@@ -89,6 +104,7 @@ class MappingEvent:
             "controls": list(self.controls),
             "output_fingerprint": self.output_fingerprint,
             "fingerprint_version": self.fingerprint_version,
+            **({"metadata": _sealed_dict(self.metadata)} if self.metadata else {}),
         }
 
     @classmethod
@@ -100,7 +116,7 @@ class MappingEvent:
         """
         if not isinstance(data, Mapping):
             raise ValueError("an event must be a JSON object")
-        unknown = set(data) - _FIELDS
+        unknown = set(data) - _FIELDS - {"metadata"}
         missing = _FIELDS - set(data)
         if unknown or missing:
             raise ValueError(
@@ -125,6 +141,7 @@ class MappingEvent:
             output_fingerprint=_str(data, "output_fingerprint"),
             fingerprint_version=_str(data, "fingerprint_version"),
             kind=_str(data, "kind"),
+            metadata=_object(data, "metadata") if "metadata" in data else None,
         )
 
 
@@ -148,6 +165,144 @@ _FIELDS = frozenset(
         "fingerprint_version",
     }
 )
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """The record a retention run leaves in the chain for the events it deleted.
+
+    Appended at the head like any event, so the chain after it stays fully linked, and the
+    surviving part of the chain (which starts at ``last_seq + 1``) is tied to it: that
+    event's ``prev_hash`` must equal :attr:`last_hash`. Verification accepts a chain that
+    starts right after the newest tombstone's range and nothing else (see
+    :class:`~llama_mapper.audit.chain.ChainVerifier`). Holds no event data: seqs, a count,
+    one hash, the cutoff and why.
+    """
+
+    event_id: str
+    tenant_id: str
+    #: ISO-8601 UTC, when the deletion happened.
+    ts: str
+    #: The deleted seq range ``[first_seq, last_seq]``; every row in it was deleted.
+    first_seq: int
+    last_seq: int
+    count: int
+    #: ``hash`` of event ``last_seq``: the ``prev_hash`` of the first surviving event.
+    last_hash: str
+    #: Events older than this (ISO-8601 UTC) were due for deletion.
+    cutoff: str
+    reason: str
+    kind: str = "tombstone"
+
+    def __post_init__(self) -> None:
+        for name in ("event_id", "tenant_id", "reason"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty string")
+        _check_utc(self.ts)
+        _check_utc(self.cutoff)
+        if self.kind != "tombstone":
+            raise ValueError("a tombstone's kind is 'tombstone'")
+        for name in ("first_seq", "last_seq", "count"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer")
+        if self.last_seq < self.first_seq or self.count != self.last_seq - self.first_seq + 1:
+            raise ValueError("a tombstone covers first_seq..last_seq and counts every seq in it")
+        if not _HEX64.fullmatch(self.last_hash):
+            raise ValueError("last_hash must be a 64-digit lowercase hex hash")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "event_id": self.event_id,
+            "tenant_id": self.tenant_id,
+            "ts": self.ts,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "count": self.count,
+            "last_hash": self.last_hash,
+            "cutoff": self.cutoff,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Tombstone:
+        if not isinstance(data, Mapping) or set(data) != _TOMBSTONE_FIELDS:
+            raise ValueError(f"a tombstone has exactly the fields {sorted(_TOMBSTONE_FIELDS)}")
+        return cls(
+            event_id=_str(data, "event_id"),
+            tenant_id=_str(data, "tenant_id"),
+            ts=_str(data, "ts"),
+            first_seq=_int(data, "first_seq"),
+            last_seq=_int(data, "last_seq"),
+            count=_int(data, "count"),
+            last_hash=_str(data, "last_hash"),
+            cutoff=_str(data, "cutoff"),
+            reason=_str(data, "reason"),
+            kind=_str(data, "kind"),
+        )
+
+
+#: What a chain holds: mapping decisions and the tombstones of deleted ones.
+ChainEvent: TypeAlias = MappingEvent | Tombstone
+
+_TOMBSTONE_FIELDS = frozenset(
+    {
+        "kind",
+        "event_id",
+        "tenant_id",
+        "ts",
+        "first_seq",
+        "last_seq",
+        "count",
+        "last_hash",
+        "cutoff",
+        "reason",
+    }
+)
+
+
+def event_from_dict(data: Mapping[str, Any]) -> ChainEvent:
+    """Rebuild any chain event from its ``to_dict`` form, by ``kind``; ``ValueError`` else."""
+    if not isinstance(data, Mapping):
+        raise ValueError("an event must be a JSON object")
+    if data.get("kind") == "tombstone":
+        return Tombstone.from_dict(data)
+    return MappingEvent.from_dict(data)
+
+
+def _check_sealed(metadata: Mapping[str, Any]) -> None:
+    """Only the sealed shape is accepted, so a plaintext value cannot ride along."""
+    if not isinstance(metadata, Mapping) or set(metadata) != {"fields"}:
+        raise ValueError("metadata must be {'fields': {name: {'nonce', 'ct'}}}")
+    fields = metadata["fields"]
+    if not isinstance(fields, Mapping) or not fields:
+        raise ValueError("metadata.fields must be a non-empty object")
+    for name, sealed in fields.items():
+        if not isinstance(name, str) or not FIELD_NAME.fullmatch(name):
+            raise ValueError("metadata field names must be configured identifiers")
+        if not isinstance(sealed, Mapping) or set(sealed) != {"nonce", "ct"}:
+            raise ValueError(f"metadata.fields.{name} must be {{'nonce', 'ct'}}")
+        for part in ("nonce", "ct"):
+            value = sealed[part]
+            if not isinstance(value, str) or not value or not _B64.fullmatch(value):
+                raise ValueError(f"metadata.fields.{name}.{part} must be base64")
+
+
+def _sealed_dict(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "fields": {
+            str(name): {"nonce": str(sealed["nonce"]), "ct": str(sealed["ct"])}
+            for name, sealed in metadata["fields"].items()
+        }
+    }
+
+
+def _int(data: Mapping[str, Any], key: str) -> int:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} must be an integer")
+    return value
 
 
 def _check_utc(ts: object) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -32,11 +32,23 @@ class Fingerprinter:
         return digest, key.version
 
 
-def event_from_response(response: Mapping[str, Any], fingerprint: tuple[str, str]) -> MappingEvent:
+def event_from_response(
+    response: Mapping[str, Any],
+    fingerprint: tuple[str, str],
+    sealed: Callable[[str], tuple[dict[str, Any], tuple[str, str]] | None] | None = None,
+) -> MappingEvent:
+    """The event of one answered mapping.
+
+    ``sealed(event_id)`` returns the event's kept metadata, encrypted for that event id,
+    and its wrapped data key (see :class:`~llama_mapper.crypto.MetadataSealer`), or
+    ``None`` when the tenant keeps none: by default no metadata is stored at all.
+    """
     provenance = response["provenance"]
     frameworks: Mapping[str, list[str]] = response["frameworks"]
+    event_id = uuid.uuid4().hex
+    kept = sealed(event_id) if sealed is not None else None
     return MappingEvent(
-        event_id=uuid.uuid4().hex,
+        event_id=event_id,
         tenant_id=provenance["tenant_id"],
         request_id=provenance["request_id"],
         ts=provenance["ts"],
@@ -51,4 +63,6 @@ def event_from_response(response: Mapping[str, Any], fingerprint: tuple[str, str
         controls=tuple(sorted({ref for refs in frameworks.values() for ref in refs})),
         output_fingerprint=fingerprint[0],
         fingerprint_version=fingerprint[1],
+        metadata=kept[0] if kept else None,
+        metadata_key=kept[1] if kept else None,
     )

@@ -15,6 +15,12 @@ head) instead of silently reporting partial counts.
 
 Only ``mapping`` events are counted: other kinds (tombstones) do not describe a mapping
 decision, but they still advance the position.
+
+Retention *subtracts* what it deletes (:func:`subtract`, in the deletion's transaction):
+the read models describe the evidence that exists, so a report never counts events an
+auditor can no longer be shown, and :func:`rebuild` after retention gives exactly the same
+rows as the incremental path. (Keeping the old counts would need them in the chain, e.g.
+in the tombstone, for a rebuild to reproduce them.)
 """
 
 from __future__ import annotations
@@ -24,14 +30,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, case, delete, select, union
+from sqlalchemy import Table, bindparam, case, delete, func, select, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from llama_mapper.audit.chain import StoredEvent
+from llama_mapper.audit.events import MappingEvent
 from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE
 from llama_mapper.storage.db.schema import (
+    audit_events,
     audit_heads,
     proj_control_evidence,
     proj_detector_quality,
@@ -69,8 +77,8 @@ def fold(events: Sequence[StoredEvent]) -> Deltas:
         tenant = event.tenant_id
         first, last = deltas.seqs.get(tenant, (stored.seq, stored.seq))
         deltas.seqs[tenant] = (min(first, stored.seq), max(last, stored.seq))
-        if event.kind != "mapping":
-            continue
+        if not isinstance(event, MappingEvent):
+            continue  # tombstones describe no mapping decision
         day = datetime.fromisoformat(event.ts).date().isoformat()
         labels = set(event.labels)
         for label in labels:
@@ -121,6 +129,112 @@ async def apply(connection: AsyncConnection, deltas: Deltas) -> None:
         await connection.execute(statement)
 
 
+async def subtract(connection: AsyncConnection, tenant: str, deltas: Deltas) -> None:
+    """Take the deleted events' ``deltas`` (see :func:`fold`) out of the read models.
+
+    Rows that reach zero are removed, as a rebuild would never create them. A control's
+    ``last_seen_ts`` that came from a deleted event is recomputed from the surviving
+    events at or before it: those can only be events stamped before the cutoff that a
+    younger event kept from deletion, found through the ``(tenant_id, ts)`` index.
+    Runs in the caller's (the deletion's) transaction, after the rows are deleted.
+    """
+    label_rows = [
+        {"b_tenant": t, "b_day": d, "b_label": label, "b_n": n}
+        for (t, d, label), n in deltas.labels.items()
+    ]
+    if label_rows:
+        table = proj_label_daily
+        await connection.execute(
+            update(table)
+            .where(
+                table.c.tenant_id == bindparam("b_tenant"),
+                table.c.day == bindparam("b_day"),
+                table.c.label == bindparam("b_label"),
+            )
+            .values(events=table.c.events - bindparam("b_n")),
+            label_rows,
+        )
+    detector_rows = [
+        {"b_tenant": t, "b_detector": d, "b_n": n, "b_u": u}
+        for (t, d), (n, u) in deltas.detectors.items()
+    ]
+    if detector_rows:
+        table = proj_detector_quality
+        await connection.execute(
+            update(table)
+            .where(
+                table.c.tenant_id == bindparam("b_tenant"),
+                table.c.detector == bindparam("b_detector"),
+            )
+            .values(
+                events=table.c.events - bindparam("b_n"),
+                unknown_events=table.c.unknown_events - bindparam("b_u"),
+            ),
+            detector_rows,
+        )
+    control_rows = [
+        {"b_tenant": t, "b_control": c, "b_n": n} for (t, c), (n, _) in deltas.controls.items()
+    ]
+    if control_rows:
+        table = proj_control_evidence
+        await connection.execute(
+            update(table)
+            .where(
+                table.c.tenant_id == bindparam("b_tenant"),
+                table.c.control == bindparam("b_control"),
+            )
+            .values(events=table.c.events - bindparam("b_n")),
+            control_rows,
+        )
+    for table in (proj_label_daily, proj_detector_quality, proj_control_evidence):
+        await connection.execute(
+            delete(table).where(table.c.tenant_id == tenant, table.c.events <= 0)
+        )
+    if deltas.controls:
+        await _refresh_last_seen(connection, tenant, deltas)
+
+
+async def _refresh_last_seen(connection: AsyncConnection, tenant: str, deltas: Deltas) -> None:
+    from llama_mapper.audit.store import stored_from_row  # the store imports this module
+
+    newest_deleted = max(seen for _, seen in deltas.controls.values())
+    table = proj_control_evidence
+    rows = (
+        await connection.execute(
+            select(table.c.control, table.c.last_seen_ts).where(
+                table.c.tenant_id == tenant, table.c.last_seen_ts <= newest_deleted
+            )
+        )
+    ).all()
+    stale = {
+        str(row.control)
+        for row in rows
+        if (tenant, row.control) in deltas.controls
+        and deltas.controls[(tenant, row.control)][1] >= row.last_seen_ts
+    }
+    if not stale:
+        return
+    survivors = (
+        await connection.execute(
+            select(audit_events).where(
+                audit_events.c.tenant_id == tenant, audit_events.c.ts <= newest_deleted
+            )
+        )
+    ).all()
+    newest: dict[str, str] = {}
+    for row in survivors:
+        event = stored_from_row(row).event
+        if isinstance(event, MappingEvent):
+            for control in stale.intersection(event.controls):
+                newest[control] = max(newest.get(control, event.ts), event.ts)
+    for control, seen in newest.items():
+        await connection.execute(
+            update(table)
+            .where(table.c.tenant_id == tenant, table.c.control == control)
+            .values(last_seen_ts=seen)
+        )
+
+
 async def rebuild(engine: AsyncEngine, tenant_id: str | None = None) -> int:
     """Recompute the read models of ``tenant_id`` (or every tenant) from the chain.
 
@@ -147,6 +261,16 @@ async def rebuild(engine: AsyncEngine, tenant_id: str | None = None) -> int:
             )
             for table in _TABLES:
                 await connection.execute(delete(table).where(table.c.tenant_id == tenant))
+            start = (
+                await connection.execute(
+                    select(func.min(audit_events.c.seq)).where(audit_events.c.tenant_id == tenant)
+                )
+            ).scalar()
+            if start is not None and start > 1:
+                # Retention deleted everything before ``start``: fold on from there.
+                await connection.execute(
+                    proj_positions.insert().values(tenant_id=tenant, seq=int(start) - 1)
+                )
             chunk: list[StoredEvent] = []
             # Other connections read only committed events, all up to the head we hold.
             async for stored in store.iter_events(tenant):

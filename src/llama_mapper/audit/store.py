@@ -8,6 +8,10 @@ the same ``prev_hash``). The writer therefore serialises per tenant before readi
 on SQLite the whole transaction takes the database write lock at ``BEGIN IMMEDIATE``; on
 PostgreSQL it locks the tenant's ``audit_heads`` row with ``SELECT ... FOR UPDATE`` (after
 creating the row if needed), so only appenders of the same tenant wait for each other.
+
+Retention (:mod:`llama_mapper.audit.retention`) deletes a tenant's *oldest* events and
+appends a tombstone; the chain then starts right after it (``audit_heads.tombstone_seq``
+says where to look, see :meth:`EventStore.chain_verifier`).
 """
 
 from __future__ import annotations
@@ -30,9 +34,9 @@ from llama_mapper.audit.chain import (
     body_hash,
     canonical_bytes,
 )
-from llama_mapper.audit.events import MappingEvent
+from llama_mapper.audit.events import MappingEvent, Tombstone, event_from_dict
 from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE
-from llama_mapper.storage.db.schema import audit_events, audit_heads
+from llama_mapper.storage.db.schema import audit_deks, audit_events, audit_heads
 
 
 class CorruptEventError(ValueError):
@@ -83,6 +87,9 @@ class EventStore:
                     .values(seq=seq, hash=prev)
                 )
             await connection.execute(audit_events.insert(), rows)
+            keys = [_key_row(event) for event in events if event.metadata_key is not None]
+            if keys:  # wrapped DEKs of kept metadata, outside the hashed body
+                await connection.execute(audit_deks.insert(), keys)
             result = [item for item in stored if item is not None]
             # Same transaction as the chain, so the read models can never disagree with it.
             await projections.apply(connection, projections.fold(result))
@@ -146,8 +153,10 @@ class EventStore:
             if newest is None:
                 return VerifyResult(True, 0, None, "no events")
             return VerifyResult(False, 0, first, "events exist but the chain head is missing")
-        verifier: ChainVerifier | None = ChainVerifier() if since is None else None
+        verifier: ChainVerifier | None = None
         try:
+            if since is None:
+                verifier = await self.chain_verifier(tenant_id)
             # Only up to the head read above: later events are concurrent appends.
             async for stored in self._iter_seqs(tenant_id, first, head[0]):
                 if verifier is None:
@@ -171,6 +180,28 @@ class EventStore:
                 False, result.checked, last.seq, "hash does not match the chain head"
             )
         return result
+
+    async def chain_verifier(self, tenant_id: str) -> ChainVerifier:
+        """A verifier for the tenant's whole surviving chain.
+
+        From seq 1, or, once retention has run, from right after the newest tombstone
+        (found through ``audit_heads.tombstone_seq``). Neither that column nor the row is
+        trusted: the verifier re-checks the tombstone when its row is fed, and a column
+        naming anything else falls back to seq 1, which a cut chain fails. Raises
+        :class:`CorruptEventError` when the named row is unreadable.
+        """
+        async with self.engine.connect() as connection:
+            tombstone = await boundary_tombstone(connection, tenant_id)
+        return ChainVerifier() if tombstone is None else ChainVerifier.after_deletion(tombstone)
+
+    async def stored_event(self, tenant_id: str, event_id: str) -> StoredEvent | None:
+        """The tenant's event ``event_id`` (``None`` if it has none by that id)."""
+        query = select(audit_events).where(
+            audit_events.c.tenant_id == tenant_id, audit_events.c.event_id == event_id
+        )
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else _stored(row)
 
     async def _iter_seqs(
         self, tenant_id: str, first: int, last: int, *, batch: int = 1000
@@ -216,6 +247,28 @@ async def _lock_head(connection: AsyncConnection, tenant_id: str) -> tuple[int, 
     return int(row.seq), str(row.hash)
 
 
+async def boundary_tombstone(connection: AsyncConnection, tenant_id: str) -> StoredEvent | None:
+    """The tombstone ``audit_heads.tombstone_seq`` names, if that row is one."""
+    seq = (
+        await connection.execute(
+            select(audit_heads.c.tombstone_seq).where(audit_heads.c.tenant_id == tenant_id)
+        )
+    ).scalar()
+    if seq is None:
+        return None
+    row = (
+        await connection.execute(
+            select(audit_events).where(
+                audit_events.c.tenant_id == tenant_id, audit_events.c.seq == seq
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    stored = _stored(row)
+    return stored if isinstance(stored.event, Tombstone) else None
+
+
 async def _head(connection: AsyncConnection, tenant_id: str) -> tuple[int, str] | None:
     row = (
         await connection.execute(
@@ -253,6 +306,16 @@ async def _seq_range(
     return int(first), int(last)
 
 
+def _key_row(event: MappingEvent) -> dict[str, Any]:
+    kek_id, wrapped = event.metadata_key or ("", "")
+    return {
+        "tenant_id": event.tenant_id,
+        "event_id": event.event_id,
+        "kek_id": kek_id,
+        "wrapped_dek": wrapped,
+    }
+
+
 def _row(seq: int, prev: str, digest: str, event: MappingEvent, body: bytes) -> dict[str, Any]:
     return {
         "tenant_id": event.tenant_id,
@@ -269,10 +332,15 @@ def _row(seq: int, prev: str, digest: str, event: MappingEvent, body: bytes) -> 
 
 def _stored(row: Row[Any]) -> StoredEvent:
     try:
-        event = MappingEvent.from_dict(orjson.loads(row.body))
+        event = event_from_dict(orjson.loads(row.body))
     except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
         raise CorruptEventError(row.tenant_id, row.seq, str(exc)) from None
     if event.tenant_id != row.tenant_id:
         # A row moved between tenants would otherwise verify inside the wrong chain.
         raise CorruptEventError(row.tenant_id, row.seq, "body belongs to another tenant")
     return StoredEvent(int(row.seq), str(row.prev_hash), str(row.hash), event)
+
+
+#: For the modules that extend the store in the same transactions (retention, holds).
+lock_head = _lock_head
+stored_from_row = _stored

@@ -2,14 +2,17 @@
 
 The export is JSON Lines, one ``{"seq", "prev_hash", "hash", "event"}`` object per event,
 which is everything needed to re-run the chain check offline without this package (see
-``docs/audit-verification.md``). ``anchor`` signs the current heads into write-once files
-outside the database, and ``verify`` checks the latest one, so cutting off the newest
-events together with the head row is caught too.
+``docs/audit-verification.md``); ``--to-store`` puts it, with its manifest, into the object
+store. ``anchor`` signs the current heads into write-once objects outside the database,
+and ``verify`` checks the latest one, so cutting off the newest events together with the
+head row is caught too. ``rewrap`` and ``show-metadata`` manage and reveal the kept
+(encrypted) metadata fields.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,10 +31,14 @@ from llama_mapper.audit.anchors import (
     check_tenant_id,
     list_tenants,
 )
+from llama_mapper.audit.exports import ExportManifest, build_manifest, manifest_path, store_export
+from llama_mapper.audit.keys import RewrapResult, reveal_metadata, rewrap, tenants_with_keys
 from llama_mapper.cli.common import ConfigOption, JsonOption, fail, print_json, settings_or_exit
 from llama_mapper.cli.db_cmd import DB_ERRORS, checked_database, error_message
 from llama_mapper.config.settings import Settings
+from llama_mapper.crypto import key_wrapper
 from llama_mapper.runtime import secret_provider
+from llama_mapper.storage.objects import ObjectStoreError, Protection
 
 T = TypeVar("T")
 
@@ -52,6 +59,8 @@ def _run_with(settings: Settings, as_json: bool, action: Callable[[EventStore], 
     """:func:`_run` for commands that also need the settings (state_dir, secrets)."""
     try:
         return asyncio.run(_with_store(settings, action))
+    except ObjectStoreError as exc:  # refused credentials, missing bucket, unreachable…
+        fail(str(exc), as_json=as_json)
     except DB_ERRORS as exc:
         fail(error_message(exc), as_json=as_json)
 
@@ -78,7 +87,7 @@ def verify(
     head row; the latest anchor (``mapper audit anchor``) can, for the events it covers.
     """
     settings = settings_or_exit(config)
-    anchors = AnchorStore.for_state_dir(settings.state_dir)
+    anchors = _anchor_store(settings)
 
     async def check(
         store: EventStore,
@@ -86,7 +95,7 @@ def verify(
         result = await store.verify(tenant, since=since)
         head = await store.head(tenant)
         # An invalid tenant id cannot name an anchor folder, so it simply has no anchor.
-        anchor = anchors.latest(tenant) if _is_folder_safe(tenant) else None
+        anchor = await anchors.latest(tenant) if _is_folder_safe(tenant) else None
         anchored = (True, "no anchor yet")
         if anchor is not None:
             anchored = await check_against_chain(anchor, store)
@@ -132,6 +141,14 @@ def verify(
     typer.echo(f"anchor: {anchor_text}")
 
 
+def _anchor_store(settings: Settings) -> AnchorStore:
+    """The configured object store's anchors; a bad object_store section is one line."""
+    try:
+        return AnchorStore.for_settings(settings, secret_provider(settings))
+    except ValueError as exc:
+        fail(str(exc))
+
+
 def _is_folder_safe(tenant: str) -> bool:
     try:
         check_tenant_id(tenant)
@@ -164,24 +181,38 @@ def anchor(
     config: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Sign each tenant's current chain head into a write-once file under state_dir/anchors.
+    """Sign each tenant's current chain head into the object store, write-once.
 
-    Run it periodically (cron): every event up to an anchored head is then protected
-    against deletion even together with the head row. A tenant whose chain does not verify
-    is refused, so an anchor never blesses tampered evidence.
+    The server does this every ``audit.anchor_interval_seconds``; run it by hand (or from
+    cron when no server runs) to anchor now: every event up to an anchored head is then
+    protected against deletion even together with the head row. A tenant whose chain does
+    not verify is refused, so an anchor never blesses tampered evidence. The first line
+    says how the store protects anchors (S3 Object Lock, or a weaker write-once).
     """
     settings = settings_or_exit(config)
-    anchors = AnchorStore.for_state_dir(settings.state_dir)
+    anchors = _anchor_store(settings)
     secrets = secret_provider(settings)
 
-    async def write(store: EventStore) -> list[Anchor]:
+    async def write(store: EventStore) -> tuple[Protection, list[Anchor]]:
+        protection = await anchors.objects.protection()
         tenants = [tenant] if tenant is not None else await list_tenants(store)
-        return await anchor_tenants(store, anchors, secrets, tenants)
+        return protection, await anchor_tenants(store, anchors, secrets, tenants)
 
-    written = _run_with(settings, as_json, write)
+    protection, written = _run_with(settings, as_json, write)
     if as_json:
-        print_json({"anchored": [item.to_dict() for item in written]})
+        print_json(
+            {
+                "store": {
+                    "backend": anchors.objects.backend,
+                    "mechanism": protection.mechanism,
+                    "locked": protection.locked,
+                    "detail": protection.detail,
+                },
+                "anchored": [item.to_dict() for item in written],
+            }
+        )
         return
+    typer.echo(f"store: {anchors.objects.backend}, write-once by {protection.describe()}")
     if not written:
         typer.echo("nothing to anchor: every head is already anchored")
     for item in written:
@@ -203,24 +234,52 @@ def export(
     output: Path = typer.Option(
         None, "--output", "-o", dir_okay=False, help="JSON Lines file (default: stdout)."
     ),
+    to_store: bool = typer.Option(
+        False,
+        "--to-store",
+        help="Write the export (and its manifest) into the object store under "
+        "exports/<tenant>/ and print the object key.",
+    ),
     config: Path = ConfigOption,
 ) -> None:
     """Write TENANT's events as JSON Lines for offline verification.
 
     A time window becomes a run of consecutive seqs (see ``EventStore.iter_events``), so
-    the file always verifies as one piece of the chain.
+    the file always verifies as one piece of the chain. With ``-o`` or ``--to-store`` a
+    manifest goes next to it: the first event's ``prev_hash`` (the starting point) and the
+    signed anchors inside the window, which let an auditor check that starting point.
     """
+    if output is not None and to_store:
+        fail("choose one of --output and --to-store")
+    settings = settings_or_exit(config)
+    anchors = _anchor_store(settings) if output is not None or to_store else None
 
-    async def write(store: EventStore) -> int:
-        if output is None:
-            return await _write(store, tenant, start, end, sys.stdout.buffer)
-        with output.open("wb") as stream:
-            return await _write(store, tenant, start, end, stream)
+    async def write(store: EventStore) -> tuple[int, ExportManifest | None, str | None]:
+        if anchors is None:
+            return await _write(store, tenant, start, end, sys.stdout.buffer), None, None
+        if output is not None:
+            with output.open("wb") as stream:
+                count = await _write(store, tenant, start, end, stream)
+            manifest = await build_manifest(store, anchors, tenant, start, end)
+            manifest_path(output).write_bytes(manifest.to_json())
+            return count, manifest, None
+        buffer = io.BytesIO()
+        count = await _write(store, tenant, start, end, buffer)
+        if count == 0:
+            raise ValueError(f"no events of {tenant} in that window: nothing exported")
+        manifest = await build_manifest(store, anchors, tenant, start, end)
+        key = await store_export(anchors.objects, manifest, buffer.getvalue())
+        return count, manifest, key
 
     # A corrupt row is a ValueError, so it ends the export with one line like a DB error.
-    count = _run(config, False, write)
-    if output is not None:
+    count, manifest, key = _run_with(settings, False, write)
+    if key is not None:
+        typer.echo(key)
+        typer.echo(f"exported {count} events of {tenant} to the object store", err=True)
+    elif output is not None:
         typer.echo(f"exported {count} events of {tenant} to {output}", err=True)
+    if manifest is not None:
+        typer.echo(manifest.summary(), err=True)
 
 
 async def _write(
@@ -321,3 +380,67 @@ def rebuild_projections(
         print_json({"tenant": tenant, "folded": folded})
         return
     typer.echo(f"rebuilt read models of {tenant or 'every tenant'}: {folded} events folded")
+
+
+@app.command("rewrap")
+def rewrap_keys(
+    tenant: str = typer.Option(
+        None, "--tenant", "-t", help="Tenant to re-wrap (default: every tenant with kept data)."
+    ),
+    config: Path = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Re-wrap the data keys of kept metadata under the newest KEK.
+
+    Run after rotating ``audit.metadata_kek_secret`` (or its transit key). Ciphertexts in
+    the events are not touched, so chain hashes, exports and anchors stay valid.
+    """
+    settings = settings_or_exit(config)
+    wrapper = key_wrapper(secret_provider(settings), settings.audit.metadata_kek_secret)
+
+    async def run(store: EventStore) -> list[RewrapResult]:
+        tenants = [tenant] if tenant is not None else await tenants_with_keys(store.engine)
+        return [await rewrap(store.engine, wrapper, name) for name in tenants]
+
+    results = _run_with(settings, as_json, run)
+    if as_json:
+        print_json(
+            [
+                {
+                    "tenant": r.tenant_id,
+                    "rewrapped": r.rewrapped,
+                    "already_current": r.already_current,
+                }
+                for r in results
+            ]
+        )
+        return
+    if not results:
+        typer.echo("no kept metadata: nothing to re-wrap")
+    for result in results:
+        typer.echo(
+            f"{result.tenant_id}: re-wrapped {result.rewrapped} data keys "
+            f"({result.already_current} already under the newest KEK)"
+        )
+
+
+@app.command("show-metadata")
+def show_metadata(
+    tenant: str = TenantOption,
+    event_id: str = typer.Option(..., "--event-id", "-e", help="Event whose metadata to show."),
+    config: Path = ConfigOption,
+) -> None:
+    """Decrypt and print the kept metadata of one event (JSON on stdout).
+
+    The only place kept metadata is decrypted: nothing is logged, and a wrong or missing
+    key fails with one line that never contains a value.
+    """
+    settings = settings_or_exit(config)
+    wrapper = key_wrapper(secret_provider(settings), settings.audit.metadata_kek_secret)
+
+    async def run(store: EventStore) -> dict[str, Any]:
+        return await reveal_metadata(store, wrapper, tenant, event_id)
+
+    print_json(
+        {"tenant": tenant, "event_id": event_id, "metadata": _run_with(settings, False, run)}
+    )

@@ -21,6 +21,7 @@ from llama_mapper.cli import (
     config_cmd,
     db_cmd,
     detectors_cmd,
+    retention_cmd,
     taxonomy_cmd,
 )
 from llama_mapper.cli.batch import default_workers, run_batch
@@ -36,6 +37,7 @@ from llama_mapper.cli.common import (
 )
 from llama_mapper.cli.db_cmd import DB_ERRORS, error_message, migrate_or_exit
 from llama_mapper.cli.evidence import CliEvidence
+from llama_mapper.cli.objects_cmd import app as objects_app
 from llama_mapper.config.settings import CONFIG_ENV, Settings
 from llama_mapper.errors import MapperError
 from llama_mapper.observability.logging import configure_logging
@@ -56,6 +58,8 @@ app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(analytics_cmd.app, name="analytics")
+app.add_typer(objects_app, name="objects")
+app.add_typer(retention_cmd.app, name="retention")
 config_cmd.register(app)
 
 

@@ -10,10 +10,18 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -24,6 +32,8 @@ from pydantic_settings import (
 from llama_mapper.yamlio import DataFileError, load_yaml_file
 
 CONFIG_ENV = "LLAMA_MAPPER_CONFIG"
+#: Names of kept metadata fields (stored in clear next to their encrypted values).
+METADATA_FIELD = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 _file_values: ContextVar[dict[str, Any] | None] = ContextVar("llama_mapper_file", default=None)
 
 
@@ -158,6 +168,81 @@ class AuditSettings(_Section):
     fingerprint_secret: str = Field(
         "privacy_hmac_key", description="Secret keying the fingerprint of raw detector output."
     )
+    anchor_interval_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="How often the server signs every tenant's chain head into the object "
+        "store; 0 turns the schedule off (`mapper audit anchor` still works).",
+    )
+    keep_metadata: list[Annotated[str, StringConstraints(pattern=METADATA_FIELD)]] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Keys of MapperPayload.metadata to keep, encrypted (default: none).",
+    )
+    metadata_kek_secret: str = Field(
+        "audit_metadata_kek",
+        description="KEK wrapping the data keys of kept metadata: a secret (env backend) or "
+        "a transit key (vault backend).",
+    )
+
+
+class ObjectStoreSettings(_Section):
+    """Where anchors, exports, reports and model artifacts go (see docs/object-store.md)."""
+
+    backend: Literal["local", "s3"] = Field(
+        "local", description="local: a folder; s3: any S3-compatible service."
+    )
+    directory: Path | None = Field(
+        None, description="Folder of the local backend; default: objects/ in state_dir."
+    )
+    endpoint_url: str | None = Field(
+        None, description="S3 endpoint, e.g. http://127.0.0.1:8333; unset: AWS S3."
+    )
+    bucket: str | None = Field(None, description="S3 bucket (required for the s3 backend).")
+    region: str = "us-east-1"
+    access_key_secret: str | None = Field(
+        "s3_access_key",
+        description="Secret name of the S3 access key id; unset (null): boto3's default "
+        "credential chain (instance role).",
+    )
+    secret_key_secret: str | None = Field(
+        "s3_secret_key",
+        description="Secret name of the S3 secret access key.",
+    )
+    object_lock_days: int = Field(
+        400, ge=1, le=36500, description="COMPLIANCE retention of anchors where Object Lock is on."
+    )
+    prefix: str = Field("", description="Key prefix inside the bucket, e.g. llama-mapper/prod.")
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> ObjectStoreSettings:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("object_store.bucket must be set for the s3 backend")
+        if self.prefix.strip("/"):
+            from llama_mapper.storage.objects import check_key  # the one key rule
+
+            check_key(self.prefix.strip("/"))
+        return self
+
+
+class TenantAuditSettings(_Section):
+    """The part of the evidence settings a tenant overlay may change: what it keeps."""
+
+    keep_metadata: list[Annotated[str, StringConstraints(pattern=METADATA_FIELD)]] = Field(
+        default_factory=list, max_length=16
+    )
+
+
+class RetentionSettings(_Section):
+    """How long evidence is kept (see docs/retention.md); legal holds live in the database."""
+
+    default_days: int = Field(400, ge=1, description="Days events are kept.")
+    tenant_days: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, description="Per-tenant days, overriding default_days."
+    )
+    interval_seconds: float = Field(
+        0.0, ge=0, description="Run retention in the server this often; 0: off (use cron)."
+    )
 
 
 class AnalyticsSettings(_Section):
@@ -223,6 +308,7 @@ class TenantSettings(_Section):
 
     mapping: MappingSettings = Field(default_factory=MappingSettings)
     guard: GuardSettings = Field(default_factory=GuardSettings)
+    audit: TenantAuditSettings = Field(default_factory=TenantAuditSettings)
 
 
 class Settings(BaseSettings):
@@ -248,6 +334,8 @@ class Settings(BaseSettings):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @classmethod
@@ -266,7 +354,11 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     def tenant_view(self) -> TenantSettings:
-        return TenantSettings(mapping=self.mapping, guard=self.guard)
+        return TenantSettings(
+            mapping=self.mapping,
+            guard=self.guard,
+            audit=TenantAuditSettings(keep_metadata=self.audit.keep_metadata),
+        )
 
     def overlay_root(self, config_file: Path | None) -> Path | None:
         if self.config_dir is not None:

@@ -7,6 +7,7 @@ remembered by the SHA-256 of its canonical JSON, never by its content.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from urllib.parse import quote
@@ -19,7 +20,8 @@ _LONG_NUMBER = re.compile(rb"\d{16}")
 
 def valid_idempotency_key(value: str) -> bool:
     """1 to 255 printable ASCII characters (space through ``~``), as header values allow."""
-    return 1 <= len(value) <= MAX_KEY_LENGTH and all(" " <= ch <= "~" for ch in value)
+    # For ASCII, isprintable() is exactly space through "~" (no DEL, no controls).
+    return 1 <= len(value) <= MAX_KEY_LENGTH and value.isascii() and value.isprintable()
 
 
 def scope_key(tenant_id: str, route: str, idempotency_key: str) -> str:
@@ -29,7 +31,13 @@ def scope_key(tenant_id: str, route: str, idempotency_key: str) -> str:
     readable so an operator can find (or purge) a tenant's records; the key is hashed.
     """
     digest = hashlib.sha256(idempotency_key.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{quote(tenant_id, safe='')}:{quote(route, safe='')}:{digest}"
+    return _scope_prefix(tenant_id, route) + digest
+
+
+@functools.lru_cache(maxsize=4096)
+def _scope_prefix(tenant_id: str, route: str) -> str:
+    # Few tenants and routes, many keys: encode each pair once.
+    return f"{quote(tenant_id, safe='')}:{quote(route, safe='')}:"
 
 
 def fingerprint(body: bytes) -> str:

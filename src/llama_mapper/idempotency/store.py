@@ -313,10 +313,12 @@ class RedisIdempotencyStore:
         lease_ms = max(math.ceil(_lease(self._lease_seconds, ttl_seconds) * 1000), 1)
         marker = _record(_IN_FLIGHT, fingerprint)
         # The record can expire between a refused SET NX and the GET; then claim again.
+        timeout = self._timeout
         for _ in range(3):
-            if await self._call(self._batcher.execute("SET", key, marker, "NX", "PX", lease_ms)):
+            claim = self._batcher.execute("SET", key, marker, "NX", "PX", lease_ms, timeout=timeout)
+            if await self._batched(claim):
                 return Begin(Outcome.STARTED)
-            raw = await self._call(self._batcher.execute("GET", key))
+            raw = await self._batched(self._batcher.execute("GET", key, timeout=timeout))
             if raw is None:
                 continue
             try:
@@ -329,15 +331,20 @@ class RedisIdempotencyStore:
         self, scope: str, fingerprint: str, response: StoredResponse, ttl_seconds: int
     ) -> None:
         record = _record(_DONE, fingerprint, response)
-        await self._call(
+        await self._batched(
             self._batcher.evalsha(
-                self._complete, [self._prefix + scope], [fingerprint, record, ttl_seconds]
+                self._complete,
+                [self._prefix + scope],
+                [fingerprint, record, ttl_seconds],
+                timeout=self._timeout,
             )
         )
 
     async def abandon(self, scope: str, fingerprint: str) -> None:
-        await self._call(
-            self._batcher.evalsha(self._abandon, [self._prefix + scope], [fingerprint])
+        await self._batched(
+            self._batcher.evalsha(
+                self._abandon, [self._prefix + scope], [fingerprint], timeout=self._timeout
+            )
         )
 
     async def healthy(self) -> bool:
@@ -345,6 +352,13 @@ class RedisIdempotencyStore:
             return bool(await self._call(self._redis.ping()))
         except IdempotencyUnavailable:
             return False
+
+    async def _batched(self, operation: Awaitable[T]) -> T:
+        """A batcher call, which enforces ``timeout_seconds`` itself."""
+        try:
+            return await operation
+        except (RedisError, OSError) as exc:
+            raise IdempotencyUnavailable(f"redis idempotency store: {type(exc).__name__}") from exc
 
     async def _call(self, operation: Awaitable[T]) -> T:
         try:

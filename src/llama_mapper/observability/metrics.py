@@ -138,10 +138,14 @@ class Metrics:
             registry=self.registry,
         )
         # Zero-valued series from the start, so rate() and ratios work before the first event.
-        for outcome in RATELIMIT_OUTCOMES:
-            self.ratelimit_decisions.labels(outcome)
-        for outcome in IDEMPOTENCY_OUTCOMES:
-            self.idempotency_outcomes.labels(outcome)
+        # The children are kept: looking a child up by label costs more than the increment,
+        # and these two are counted on every protected request.
+        self._ratelimit_children = {
+            o: self.ratelimit_decisions.labels(o) for o in RATELIMIT_OUTCOMES
+        }
+        self._idempotency_children = {
+            o: self.idempotency_outcomes.labels(o) for o in IDEMPOTENCY_OUTCOMES
+        }
 
     @classmethod
     def for_catalog(cls, catalog: Catalog, **kwargs: Any) -> Metrics:
@@ -199,14 +203,16 @@ class Metrics:
         self.http_latency.labels(route, method).observe(seconds)
 
     def observe_ratelimit(self, outcome: RateLimitOutcome) -> None:
-        if outcome not in RATELIMIT_OUTCOMES:
+        child = self._ratelimit_children.get(outcome)
+        if child is None:
             raise ValueError(f"unknown rate-limit outcome {outcome!r}")
-        self.ratelimit_decisions.labels(outcome).inc()
+        child.inc()
 
     def observe_idempotency(self, outcome: IdempotencyOutcome) -> None:
-        if outcome not in IDEMPOTENCY_OUTCOMES:
+        child = self._idempotency_children.get(outcome)
+        if child is None:
             raise ValueError(f"unknown idempotency outcome {outcome!r}")
-        self.idempotency_outcomes.labels(outcome).inc()
+        child.inc()
 
     def set_backend(self, name: str, up: bool) -> None:
         """Record a backend check; an undeclared backend name is a programming error."""

@@ -6,13 +6,19 @@ from llama_mapper.ratelimit.backends import (
     RateLimitBackend,
     RateLimitUnavailable,
     RedisBackend,
+    TimedRateLimitBackend,
 )
 from llama_mapper.ratelimit.gcra import Decision, Quota
-from llama_mapper.ratelimit.headers import rate_limit_headers
+from llama_mapper.ratelimit.headers import (
+    RATE_LIMIT_HEADER_NAMES,
+    rate_limit_headers,
+    raw_rate_limit_headers,
+)
 from llama_mapper.ratelimit.identity import client_ip, identity_buckets
 from llama_mapper.ratelimit.limiter import FailureMode, RateLimiter
 
 __all__ = [
+    "RATE_LIMIT_HEADER_NAMES",
     "Bucket",
     "Decision",
     "FailureMode",
@@ -22,7 +28,9 @@ __all__ = [
     "RateLimitUnavailable",
     "RateLimiter",
     "RedisBackend",
+    "TimedRateLimitBackend",
     "client_ip",
     "identity_buckets",
     "rate_limit_headers",
+    "raw_rate_limit_headers",
 ]

@@ -7,6 +7,7 @@ drain each of its keys' allowances on requests that never ran.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +21,7 @@ from llama_mapper.ratelimit.gcra import (
     EPSILON_SECONDS,
     Decision,
     Quota,
+    allowed_decision,
     evaluate,
     most_restrictive,
 )
@@ -59,6 +61,24 @@ class RateLimitBackend(Protocol):
         ...
 
 
+class TimedRateLimitBackend(RateLimitBackend, Protocol):
+    """A backend that enforces a per-call ``timeout`` itself (``honours_timeout = True``).
+
+    Past the timeout the call raises; the limiter treats that like any backend failure.
+    """
+
+    honours_timeout: bool
+
+    async def acquire_many(
+        self,
+        buckets: Sequence[Bucket],
+        cost: int,
+        now: float | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Decision: ...
+
+
 def _check_args(buckets: Sequence[Bucket], cost: int) -> None:
     # Programming errors, refused before anything is charged.
     if not buckets:
@@ -78,6 +98,7 @@ class MemoryBackend:
     """
 
     name = "memory"
+    honours_timeout = True  # it never waits, so every call is within any timeout
 
     def __init__(self, *, max_keys: int = 100_000) -> None:
         if max_keys < 1:
@@ -95,7 +116,12 @@ class MemoryBackend:
         return await self.acquire_many([(key, quota)], cost, now)
 
     async def acquire_many(
-        self, buckets: Sequence[Bucket], cost: int, now: float | None = None
+        self,
+        buckets: Sequence[Bucket],
+        cost: int,
+        now: float | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Decision:
         _check_args(buckets, cost)
         # Monotonic: a wall-clock step must not refill or freeze every bucket at once.
@@ -189,6 +215,7 @@ class RedisBackend:
     """
 
     name = "redis"
+    honours_timeout = True  # the batcher's connection enforces it
 
     def __init__(
         self, redis: Redis, prefix: str = "lm:rl:", batcher: RedisBatcher | None = None
@@ -205,31 +232,40 @@ class RedisBackend:
         return await self.acquire_many([(key, quota)], cost, now)
 
     async def acquire_many(
-        self, buckets: Sequence[Bucket], cost: int, now: float | None = None
+        self,
+        buckets: Sequence[Bucket],
+        cost: int,
+        now: float | None = None,
+        *,
+        timeout: float | None = None,
     ) -> Decision:
         _check_args(buckets, cost)
         keys = [self._prefix + key for key, _ in buckets]
-        args: list[str | int | float] = [
-            str(cost),
-            "" if now is None else repr(float(now)),
-            repr(EPSILON_SECONDS),
-        ]
+        args: list[str] = [str(cost), "" if now is None else repr(float(now)), _EPSILON_ARG]
         for _, quota in buckets:
-            args += [repr(quota.interval), str(quota.burst)]
+            args += _quota_args(quota)
         try:
-            reply = await self._batcher.evalsha(self._sha, keys, args)
+            reply = await self._batcher.evalsha(self._sha, keys, args, timeout=timeout)
         except (RedisError, OSError) as exc:
             raise RateLimitUnavailable(f"redis rate-limit backend: {type(exc).__name__}") from exc
         try:
-            verdict, server_now, *tats = (_text(item) for item in reply)
-            at = float(server_now)
+            verdict, server_now, *tats = reply
+            allowed = _number(verdict) == 1
+            at = _number(server_now)
+            stored = [_number(tat) for tat in tats]
+            if len(stored) != len(buckets):
+                raise ValueError("one TAT per bucket expected")
+            quotas = [quota for _, quota in buckets]
+            if allowed:
+                fast = allowed_decision(quotas, stored, at, cost)
+                if fast is not None:
+                    return fast
             states = [
-                evaluate(quota, float(tat), at, cost)
-                for (_, quota), tat in zip(buckets, tats, strict=True)
+                evaluate(quota, tat, at, cost) for quota, tat in zip(quotas, stored, strict=True)
             ]
         except (TypeError, ValueError) as exc:
             raise RateLimitUnavailable("redis rate-limit backend: malformed reply") from exc
-        return most_restrictive([s.decision for s in states], allowed=verdict == "1")
+        return most_restrictive([s.decision for s in states], allowed=allowed)
 
     async def healthy(self) -> bool:
         try:
@@ -238,9 +274,17 @@ class RedisBackend:
             return False
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
-        return value
+_EPSILON_ARG = repr(EPSILON_SECONDS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _quota_args(quota: Quota) -> tuple[str, str]:
+    """The script's per-bucket arguments, formatted once per distinct quota."""
+    return repr(quota.interval), str(quota.burst)
+
+
+def _number(value: object) -> float:
+    """A number from a reply item: bytes, or str from a client that decodes replies."""
+    if isinstance(value, bytes | str):
+        return float(value)
     raise TypeError("unexpected reply item")

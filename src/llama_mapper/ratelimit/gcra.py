@@ -13,6 +13,7 @@ than ``tau`` ahead of ``now``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,27 +45,39 @@ class Quota:
 
     @classmethod
     def from_limit(cls, limit: Limit) -> Quota:
-        """The quota a configured :class:`Limit` describes; burst defaults to the rate."""
+        """The quota a configured :class:`Limit` describes; burst defaults to the rate.
+
+        Every request asks for its quotas, so equal limits share one (immutable) Quota.
+        """
         burst = limit.burst if limit.burst is not None else limit.rate
+        if cls is Quota:
+            return _shared_quota(limit.rate, limit.period_seconds, burst)
         return cls(rate=limit.rate, period_seconds=limit.period_seconds, burst=burst)
 
-    @property
+    # Cached (they are asked for on every check; the dataclass is frozen, so they never
+    # go stale): cached_property writes the instance dict, which frozen allows.
+    @functools.cached_property
     def interval(self) -> float:
         """Seconds one unit of cost occupies the bucket (the emission interval ``T``)."""
         return self.period_seconds / self.rate
 
-    @property
+    @functools.cached_property
     def tolerance(self) -> float:
         """How far ahead of now the TAT may run: a full bucket is ``burst`` intervals."""
         return self.interval * self.burst
 
-    @property
+    @functools.cached_property
     def policy(self) -> str:
         """The ``RateLimit-Policy`` header value, so clients can learn the quota itself."""
         value = f"{self.rate};w={int(self.period_seconds)}"
         if self.burst != self.rate:
             value += f";burst={self.burst}"
         return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _shared_quota(rate: int, period_seconds: float, burst: int) -> Quota:
+    return Quota(rate=rate, period_seconds=period_seconds, burst=burst)
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,41 @@ def evaluate(quota: Quota, stored_tat: float | None, now: float, cost: int) -> B
         policy=quota.policy,
     )
     return BucketState(allowed=allowed, new_tat=new_tat, decision=decision)
+
+
+def allowed_decision(
+    quotas: Sequence[Quota], stored_tats: Sequence[float], now: float, cost: int
+) -> Decision | None:
+    """The decision :func:`evaluate` + :func:`most_restrictive` reach when every bucket
+    allows ``cost``, or ``None`` when one does not (then use those two).
+
+    The common case of a shared backend's check, computed without a Decision and a
+    BucketState per bucket: only the reported (tightest) bucket's Decision is built.
+    A property test holds it to the general path.
+    """
+    best: tuple[int, float, Quota] | None = None
+    for quota, stored in zip(quotas, stored_tats, strict=True):
+        interval = quota.interval
+        tolerance = quota.tolerance
+        new_tat = max(stored, now) + cost * interval
+        if not new_tat - now <= tolerance + EPSILON_SECONDS:
+            return None
+        remaining = _whole_units(tolerance - (new_tat - now), interval)
+        reset = new_tat - now
+        # most_restrictive: least remaining, ties broken by the longest reset (first wins).
+        if best is None or (remaining, -reset) < (best[0], -best[1]):
+            best = (remaining, reset, quota)
+    if best is None:
+        raise ValueError("at least one bucket is required")
+    remaining, reset, quota = best
+    return Decision(
+        allowed=True,
+        limit=quota.burst,
+        remaining=remaining,
+        reset_seconds=max(reset, 0.0),
+        retry_after_seconds=None,
+        policy=quota.policy,
+    )
 
 
 def _whole_units(seconds: float, interval: float) -> int:

@@ -20,12 +20,31 @@ def _ceil_seconds(value: float) -> int:
 
 def rate_limit_headers(decision: Decision) -> dict[str, str]:
     """``RateLimit-*`` headers, plus ``Retry-After`` (at least 1 s) when the request is denied."""
-    headers = {
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(max(decision.remaining, 0)),
-        "RateLimit-Reset": str(_ceil_seconds(decision.reset_seconds)),
-        "RateLimit-Policy": decision.policy,
+    return {
+        _TITLES[name]: value.decode("latin-1") for name, value in raw_rate_limit_headers(decision)
     }
+
+
+def raw_rate_limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+    """The same headers as ASGI wants them (lower-case names, bytes), for every answer."""
+    headers = [
+        (b"ratelimit-limit", b"%d" % decision.limit),
+        (b"ratelimit-remaining", b"%d" % max(decision.remaining, 0)),
+        (b"ratelimit-reset", b"%d" % _ceil_seconds(decision.reset_seconds)),
+        (b"ratelimit-policy", decision.policy.encode("latin-1")),
+    ]
     if not decision.allowed and decision.retry_after_seconds is not None:
-        headers["Retry-After"] = str(max(_ceil_seconds(decision.retry_after_seconds), 1))
+        retry = max(_ceil_seconds(decision.retry_after_seconds), 1)
+        headers.append((b"retry-after", b"%d" % retry))
     return headers
+
+
+_TITLES = {
+    b"ratelimit-limit": "RateLimit-Limit",
+    b"ratelimit-remaining": "RateLimit-Remaining",
+    b"ratelimit-reset": "RateLimit-Reset",
+    b"ratelimit-policy": "RateLimit-Policy",
+    b"retry-after": "Retry-After",
+}
+#: Every name :func:`raw_rate_limit_headers` may send.
+RATE_LIMIT_HEADER_NAMES = frozenset(_TITLES)

@@ -14,9 +14,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, cast
 
-from llama_mapper.ratelimit.backends import Bucket, RateLimitBackend
+from llama_mapper.ratelimit.backends import Bucket, RateLimitBackend, TimedRateLimitBackend
 from llama_mapper.ratelimit.gcra import Decision
 
 logger = logging.getLogger("llama_mapper.ratelimit")
@@ -54,6 +54,9 @@ class RateLimiter:
         self._log_interval = log_interval_seconds
         self._timeout = timeout_seconds
         self._clock = clock
+        # A backend that bounds its own calls is handed the timeout: cheaper than an
+        # asyncio.timeout around every check.
+        self._timed = getattr(backend, "honours_timeout", False) is True
         self._degraded = False
         self._last_warning: float | None = None
         self._suppressed = 0
@@ -82,8 +85,12 @@ class RateLimiter:
         if cost < 0:
             raise ValueError("cost must not be negative")
         try:
-            async with asyncio.timeout(self._timeout):
-                decision = await self._backend.acquire_many(buckets, cost)
+            if self._timed:
+                timed = cast(TimedRateLimitBackend, self._backend)
+                decision = await timed.acquire_many(buckets, cost, timeout=self._timeout)
+            else:
+                async with asyncio.timeout(self._timeout):
+                    decision = await self._backend.acquire_many(buckets, cost)
         except Exception as exc:  # any failure of the backend is an outage, by design
             self._mark_down(exc)
             return self._fallback(buckets, cost)

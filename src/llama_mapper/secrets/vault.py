@@ -45,6 +45,7 @@ DEFAULT_TIMEOUT_S = 2.0
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 _VERSION = re.compile(r"[1-9][0-9]{0,9}")
 _TRANSIT_HMAC = re.compile(r"vault:v([1-9][0-9]*):([A-Za-z0-9+/=]+)")
+_TRANSIT_CIPHERTEXT = re.compile(r"vault:v[1-9][0-9]*:[A-Za-z0-9+/=]+")
 
 
 class VaultSecretProvider:
@@ -172,6 +173,51 @@ class VaultSecretProvider:
             return response["data"]["valid"] is True
         except (KeyError, TypeError):
             raise SecretError(key_name, BACKEND, "unexpected transit verify response") from None
+
+    # --- transit encryption (wrapping data keys, see llama_mapper.crypto) ---------------
+
+    def transit_encrypt(self, key_name: str, plaintext: bytes) -> str:
+        """Transit ``encrypt`` under the key's newest version: ``vault:vN:...``."""
+        check_name(key_name, BACKEND)
+        mount = self._settings.vault_transit_mount
+        response = self._call(
+            key_name,
+            lambda client: client.secrets.transit.encrypt_data(
+                name=key_name, plaintext=_b64(plaintext), mount_point=mount
+            ),
+            not_found=f"no transit key {mount}/keys/{key_name} (create it first)",
+        )
+        return _transit_ciphertext(key_name, response)
+
+    def transit_decrypt(self, key_name: str, ciphertext: str) -> bytes:
+        """Transit ``decrypt``; :class:`SecretError` (never Vault's text) when refused."""
+        check_name(key_name, BACKEND)
+        mount = self._settings.vault_transit_mount
+        response = self._call(
+            key_name,
+            lambda client: client.secrets.transit.decrypt_data(
+                name=key_name, ciphertext=ciphertext, mount_point=mount
+            ),
+            not_found=f"no transit key {mount}/keys/{key_name}",
+        )
+        try:
+            return base64.b64decode(response["data"]["plaintext"], validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise SecretError(key_name, BACKEND, "unexpected transit decrypt response") from None
+
+    def transit_rewrap(self, key_name: str, ciphertext: str) -> str:
+        """Transit ``rewrap``: the same plaintext under the newest key version, never
+        leaving Vault."""
+        check_name(key_name, BACKEND)
+        mount = self._settings.vault_transit_mount
+        response = self._call(
+            key_name,
+            lambda client: client.secrets.transit.rewrap_data(
+                name=key_name, ciphertext=ciphertext, mount_point=mount
+            ),
+            not_found=f"no transit key {mount}/keys/{key_name}",
+        )
+        return _transit_ciphertext(key_name, response)
 
     def health(self) -> str:
         try:
@@ -304,6 +350,16 @@ def _parse_kv(name: str, response: Any) -> Secret:
     if not isinstance(value, str) or not value:
         raise SecretError(name, BACKEND, "field 'value' is not a non-empty string")
     return Secret(name=name, value=value, version=version)
+
+
+def _transit_ciphertext(key_name: str, response: Any) -> str:
+    try:
+        ciphertext = response["data"]["ciphertext"]
+    except (KeyError, TypeError):
+        raise SecretError(key_name, BACKEND, "unexpected transit encrypt response") from None
+    if not isinstance(ciphertext, str) or not _TRANSIT_CIPHERTEXT.fullmatch(ciphertext):
+        raise SecretError(key_name, BACKEND, "unexpected transit encrypt response")
+    return ciphertext
 
 
 def _b64(data: bytes) -> str:

@@ -12,6 +12,7 @@ from llama_mapper.api.responses import JSONBytes
 from llama_mapper.runtime import Runtime
 from llama_mapper.schemas import HealthResponse, ReadyResponse
 from llama_mapper.service import RULES_ONLY
+from llama_mapper.storage.objects import ObjectStoreError
 
 router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT = 1.0
@@ -52,6 +53,8 @@ async def ready(request: Request) -> Response:
         shipper = runtime.analytics
         checks["analytics"] = shipper.health.describe(shipper.target.backend)
         required_ok &= shipper.health.ok or not runtime.settings.analytics.required
+    if runtime.objects is not None:
+        checks["object_store"] = await _object_store(runtime)
     if runtime.uses_database:
         database = await _database(runtime)
         checks["database"] = database
@@ -98,6 +101,26 @@ async def _database(runtime: Runtime) -> str:
         return f"down ({type(exc).__name__})"
     runtime.metrics.set_backend("database", True)
     return "ok"
+
+
+async def _object_store(runtime: Runtime) -> str:
+    """Informational: mapping works without the object store, so it never fails readiness;
+    the line says whether anchors can be written and whether the backend can lock them."""
+    objects = runtime.objects
+    assert objects is not None
+    try:
+        protection = await asyncio.wait_for(objects.protection(), CHECK_TIMEOUT * 3)
+    except ObjectStoreError as exc:
+        return f"{objects.backend}: down ({exc})"
+    except TimeoutError:
+        return f"{objects.backend}: down (no answer in {CHECK_TIMEOUT * 3:.0f}s)"
+    schedule = runtime.anchor_scheduler
+    anchoring = "anchoring off" if schedule is None else f"anchoring every {schedule.interval:g}s"
+    if schedule is not None and schedule.stats.refused:
+        anchoring += f", chain does not verify, NOT anchored: {', '.join(schedule.stats.refused)}"
+    if schedule is not None and schedule.stats.last_error:
+        anchoring += f", last run failed: {schedule.stats.last_error}"
+    return f"{objects.backend}: ok, write-once by {protection.describe()}; {anchoring}"
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

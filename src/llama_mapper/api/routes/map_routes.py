@@ -94,7 +94,7 @@ async def map_one(
                 error_code=exc.error_code,
             )
             raise
-        await record_mappings(runtime, [(payload.output, body)])
+        await record_mappings(runtime, [(payload.output, body)], [payload.metadata])
         metrics.observe_mapping("/map", body)
         log_mapping(
             route="/map",
@@ -145,6 +145,7 @@ async def map_batch(request: Request, batch: BatchRequest, principal: CurrentPri
     async def handler(tenant: str | None) -> Response:
         results: list[dict[str, Any]] = []
         mapped: list[tuple[object, dict[str, Any]]] = []
+        metadata: list[dict[str, Any] | None] = []
         failed = 0
         ts = service.now()
         for index, item in enumerate(batch.requests):
@@ -161,8 +162,9 @@ async def map_batch(request: Request, batch: BatchRequest, principal: CurrentPri
                 continue
             metrics.observe_mapping("/map/batch", body)
             mapped.append((payload.output, body))
+            metadata.append(payload.metadata)
             results.append(body)
-        await record_mappings(runtime, mapped)
+        await record_mappings(runtime, mapped, metadata)
         log_mapping(
             route="/map/batch",
             request_id=request_id,

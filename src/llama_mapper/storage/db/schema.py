@@ -113,6 +113,9 @@ audit_heads = Table(
     Column("tenant_id", Text, primary_key=True),
     Column("seq", BigInteger, nullable=False, autoincrement=False),
     Column("hash", Text, nullable=False),
+    #: Seq of the tenant's newest tombstone (retention), so verification knows where the
+    #: chain may start; not trusted: the tombstone row itself is verified in the chain.
+    Column("tombstone_seq", BigInteger, nullable=True, autoincrement=False),
 )
 
 # Read models (CQRS projections) of the evidence store, maintained by
@@ -159,6 +162,35 @@ proj_positions = Table(
     metadata,
     Column("tenant_id", Text, primary_key=True),
     Column("seq", BigInteger, nullable=False, autoincrement=False),
+)
+
+#: Legal holds: while a tenant has a hold with ``released_at`` null, retention deletes
+#: nothing of it. Rows are kept after release, so who held and released what stays known.
+retention_holds = Table(
+    "retention_holds",
+    metadata,
+    Column("hold_id", Text, primary_key=True),
+    Column("tenant_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("set_by", Text, nullable=False),
+    Column("set_at", UTCDateTime(), nullable=False),
+    Column("released_by", Text, nullable=True),
+    Column("release_reason", Text, nullable=True),
+    Column("released_at", UTCDateTime(), nullable=True),
+    Index("ix_retention_holds_tenant_id", "tenant_id"),
+)
+
+#: The wrapped data key (DEK) of each event whose kept metadata is encrypted, under the
+#: KEK named by ``kek_id``. Outside the hashed body, so re-wrapping leaves the chain as is.
+audit_deks = Table(
+    "audit_deks",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("event_id", Text, nullable=False),
+    Column("kek_id", Text, nullable=False),
+    Column("wrapped_dek", Text, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "event_id"),
+    Index("ix_audit_deks_tenant_id_kek_id", "tenant_id", "kek_id"),
 )
 
 #: How far each tenant's chain has been shipped to an analytics sink (ClickHouse): the

@@ -2,8 +2,8 @@
 
 No rows are created: a tenant without a cursor is shipped from its first event.
 
-Revision ID: 0004_analytics
-Revises: 0003
+Revision ID: 0005_analytics
+Revises: 0004_retention
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_analytics"
-down_revision: str | None = "0003"
+revision: str = "0005_analytics"
+down_revision: str | None = "0004_retention"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

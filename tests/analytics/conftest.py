@@ -6,9 +6,12 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from tests.analytics.support import KEEP_DAYS
 from tests.servicecheck import require
 
 
 @pytest.fixture(autouse=True)
-def _chdb_installed() -> None:
+def _chdb_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     require(importlib.util.find_spec("chdb") is not None, "chDB (pip install '.[analytics]')")
+    # Settings-built shippers (CLI, server) use the same long TTL as KEEP_DAYS.
+    monkeypatch.setenv("LLAMA_MAPPER_ANALYTICS__RETENTION_DAYS", str(KEEP_DAYS))

@@ -10,6 +10,10 @@ from llama_mapper.analytics import Target, open_session
 from llama_mapper.analytics.target import target_from_settings
 from llama_mapper.config.settings import AnalyticsSettings
 
+#: The TTL the tests ship with: the seeded events carry fixed 2026 dates, which a 400-day
+#: TTL would start dropping from ClickHouse in 2027.
+KEEP_DAYS = 20000
+
 
 def embedded_target(root: Path) -> Target:
     return target_from_settings(AnalyticsSettings(), root)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.analytics.support import embedded_target
+import pytest
+from pydantic import ValidationError
+
+from tests.analytics.support import KEEP_DAYS, embedded_target
 from tests.audit.store_support import make_event
 from tests.db.support import migrated_engine
 
 from llama_mapper.analytics import run_query, ship
 from llama_mapper.analytics.ddl import create_events
 from llama_mapper.audit import EventStore
+from llama_mapper.config.settings import AnalyticsSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "analytics.md"
 
@@ -49,7 +53,7 @@ async def test_documented_queries_run(tmp_path: Path) -> None:
     target = embedded_target(tmp_path)
     async with migrated_engine("sqlite", tmp_path) as engine:
         await EventStore(engine).append([make_event("acme", n) for n in range(1, 6)])
-        await ship(engine, target, retention_days=400, batch_size=100)
+        await ship(engine, target, retention_days=KEEP_DAYS, batch_size=100)
     examples = _examples()
     assert len(examples) >= 6
     for sql in examples:
@@ -58,3 +62,11 @@ async def test_documented_queries_run(tmp_path: Path) -> None:
         assert result.rows or "INTERVAL 7 DAY" in sql, sql
     labels = run_query(target, examples[1])
     assert sorted(labels.rows) == [("HARM.VIOLENCE", 5), ("PII.EMAIL", 5)]
+
+
+def test_a_ttl_past_datetimes_end_is_refused() -> None:
+    """ts + TTL beyond 2106 wraps into the past in ClickHouse and would drop every row."""
+    with pytest.raises(ValueError, match="between 1 and 25000"):
+        create_events("mapper", 40_000)
+    with pytest.raises(ValidationError):
+        AnalyticsSettings(retention_days=40_000)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.analytics.support import embedded_target, select
+from tests.analytics.support import KEEP_DAYS, embedded_target, select
 from tests.test_privacy import PROSE, SECRETS, probes
 
 from llama_mapper.analytics import ship
@@ -63,7 +63,7 @@ async def test_secrets_reach_no_clickhouse_table_file_or_log(
     await runtime.events.stop()
     assert answered >= 10, f"the probes must produce events ({answered})"
     target = embedded_target(state_dir)
-    report = await ship(runtime.engine, target, retention_days=400, batch_size=100)
+    report = await ship(runtime.engine, target, retention_days=KEEP_DAYS, batch_size=100)
     await runtime.aclose()
     assert report.total == answered
 

@@ -4,11 +4,12 @@ PostgreSQL evidence stores: DDL, counts, idempotence, restarts, outages, odd row
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, insert, select
-from tests.analytics.support import closed_port_url, count, embedded_target
+from tests.analytics.support import KEEP_DAYS, closed_port_url, count, embedded_target
 from tests.analytics.support import select as ch
 from tests.audit.store_support import make_event, shared_engines
 from tests.db.support import BACKENDS, migrated_engine
@@ -16,14 +17,16 @@ from tests.db.support import BACKENDS, migrated_engine
 from llama_mapper.analytics import AnalyticsUnavailable, Target, cursors, ship
 from llama_mapper.analytics.target import target_from_settings
 from llama_mapper.audit import EventStore
+from llama_mapper.audit.retention import run_retention
 from llama_mapper.config.settings import AnalyticsSettings
+from llama_mapper.retention import RetentionPolicy
 from llama_mapper.storage.db.schema import analytics_cursors, audit_events, audit_heads
 
 pytestmark = pytest.mark.parametrize("backend", BACKENDS)
 
 
 async def _ship(engine: object, target: Target, **kwargs: object) -> dict[str, int]:
-    options = {"retention_days": 400, "batch_size": 7, **kwargs}
+    options = {"retention_days": KEEP_DAYS, "batch_size": 7, **kwargs}
     report = await ship(engine, target, **options)  # type: ignore[arg-type]
     return report.shipped
 
@@ -44,7 +47,7 @@ async def test_ddl_and_counts(backend: str, tmp_path: Path) -> None:
         assert engine_name == "ReplacingMergeTree"
         assert "PARTITION BY toYYYYMM(ts)" in definition
         assert "ORDER BY (tenant_id, ts, seq, event_id)" in definition
-        assert "TTL toDateTime(ts) + toIntervalDay(400)" in definition
+        assert f"TTL toDateTime(ts) + toIntervalDay({KEEP_DAYS})" in definition
         assert count(target, "acme") == 20
         assert count(target, "beta") == 5
         rows = ch(
@@ -166,7 +169,7 @@ async def test_unknown_kinds_and_unreadable_bodies_ship_bare(backend: str, tmp_p
             await connection.execute(
                 audit_heads.update().where(audit_heads.c.tenant_id == "acme").values(seq=6)
             )
-        report = await ship(engine, target, retention_days=400, batch_size=100)
+        report = await ship(engine, target, retention_days=KEEP_DAYS, batch_size=100)
         assert (report.total, report.other, report.skipped) == (5, 2, 1)
         kinds = ch(target, "SELECT seq, kind, labels FROM mapper.events ORDER BY seq")
         assert kinds == [
@@ -207,8 +210,8 @@ async def test_concurrent_passes_ship_each_event_once_per_cursor(
     async with migrated_engine(backend, tmp_path) as engine:
         await EventStore(engine).append([make_event("acme", n) for n in range(1, 31)])
         reports = await asyncio.gather(
-            ship(engine, target, retention_days=400, batch_size=5, wait=30),
-            ship(engine, target, retention_days=400, batch_size=5, wait=30),
+            ship(engine, target, retention_days=KEEP_DAYS, batch_size=5, wait=30),
+            ship(engine, target, retention_days=KEEP_DAYS, batch_size=5, wait=30),
         )
         assert sum(r.total for r in reports) >= 30
         assert count(target, "acme") == 30
@@ -220,9 +223,9 @@ async def test_a_pass_can_stop_early_and_the_next_continues(backend: str, tmp_pa
     target = embedded_target(tmp_path)
     async with migrated_engine(backend, tmp_path) as engine:
         await EventStore(engine).append([make_event("acme", n) for n in range(1, 24)])
-        first = await ship(engine, target, retention_days=400, batch_size=5, max_events=10)
+        first = await ship(engine, target, retention_days=KEEP_DAYS, batch_size=5, max_events=10)
         assert (first.total, first.more) == (10, True)
-        rest = await ship(engine, target, retention_days=400, batch_size=5)
+        rest = await ship(engine, target, retention_days=KEEP_DAYS, batch_size=5)
         assert (rest.total, rest.more) == (13, False)
         assert count(target, "acme", final=False) == 23
 
@@ -238,10 +241,43 @@ async def test_rows_removed_from_the_chain_leave_no_one_waiting(
         async with engine.begin() as connection:
             removed = audit_events.c.seq.in_([3, 4, 5, 9, 10])
             await connection.execute(delete(audit_events).where(removed))
-        report = await ship(engine, target, retention_days=400, batch_size=2)
+        report = await ship(engine, target, retention_days=KEEP_DAYS, batch_size=2)
         assert report.shipped == {"acme": 5}
         assert ch(
             target, "SELECT groupArray(seq) FROM (SELECT seq FROM mapper.events ORDER BY seq)"
         ) == [([1, 2, 6, 7, 8],)]
         [position] = await cursors.positions(engine, target.sink)
         assert (position.head_seq, position.cursor_seq, position.behind) == (10, 10, 0)
+
+
+async def test_retention_deletions_reach_clickhouse(backend: str, tmp_path: Path) -> None:
+    """A real retention run deletes old events and leaves a tombstone; shipping the
+    tombstone deletes the same seq range from ClickHouse, per tenant."""
+    target = embedded_target(tmp_path)
+    now = datetime.now(UTC)
+
+    def days_ago(days: int, second: int) -> str:
+        return (now - timedelta(days=days, seconds=-second)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    async with migrated_engine(backend, tmp_path) as engine:
+        store = EventStore(engine)
+        old = [make_event("acme", n, ts=days_ago(200, n)) for n in range(1, 6)]
+        recent = [make_event("acme", n, ts=days_ago(1, n)) for n in range(6, 9)]
+        await store.append([*old, *recent])
+        await store.append([make_event("beta", n, ts=days_ago(200, n)) for n in (1, 2)])
+        assert (await _ship(engine, target)) == {"acme": 8, "beta": 2}
+        policy = RetentionPolicy(default_days=400, tenant_days={"acme": 180})
+        [acme_outcome] = await run_retention(engine, policy, tenants=["acme"], now=now)
+        assert acme_outcome.deleted == 5
+        report = await ship(engine, target, retention_days=KEEP_DAYS, batch_size=100)
+        assert (report.shipped, report.deleted_ranges, report.delete_errors) == ({"acme": 1}, 1, 0)
+        rows = ch(target, "SELECT tenant_id, seq, kind FROM mapper.events FINAL ORDER BY 1, 2")
+        assert rows == [
+            ("acme", 6, "mapping"),
+            ("acme", 7, "mapping"),
+            ("acme", 8, "mapping"),
+            ("acme", 9, "tombstone"),
+            ("beta", 1, "mapping"),  # another tenant's old rows are not touched
+            ("beta", 2, "mapping"),
+        ]
+        assert (await store.verify("acme")).ok

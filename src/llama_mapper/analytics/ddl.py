@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 TABLE = "events"
+MAX_RETENTION_DAYS = 25_000
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _COLUMNS_DDL = """
@@ -57,8 +58,10 @@ def create_database(database: str) -> str:
 
 
 def ttl_clause(retention_days: int) -> str:
-    if retention_days < 1:
-        raise ValueError("retention_days must be at least 1")
+    if not 1 <= retention_days <= MAX_RETENTION_DAYS:
+        # Past DateTime's end (2106) the TTL wraps around into the past: every row would
+        # be dropped at once.
+        raise ValueError(f"retention_days must be between 1 and {MAX_RETENTION_DAYS}")
     return f"toDateTime(ts) + toIntervalDay({int(retention_days)})"
 
 
@@ -76,6 +79,14 @@ def create_events(database: str, retention_days: int) -> str:
 def modify_ttl(database: str, retention_days: int) -> str:
     """Applied when ``analytics.retention_days`` changed since the table was created."""
     return f"ALTER TABLE {identifier(database)}.{TABLE} MODIFY TTL {ttl_clause(retention_days)}"
+
+
+def delete_range(database: str) -> str:
+    """Lightweight delete of a tenant's seq range (parameters ``t``, ``first``, ``last``)."""
+    return (
+        f"DELETE FROM {identifier(database)}.{TABLE} WHERE tenant_id = {{t:String}} "  # noqa: S608 - identifier() checked
+        "AND seq BETWEEN {first:UInt64} AND {last:UInt64}"
+    )
 
 
 def table_ttl_query(database: str) -> tuple[str, dict[str, str]]:

@@ -14,9 +14,9 @@ reported.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -80,6 +80,9 @@ class Converted:
     rows: list[tuple[Any, ...]]
     other: int = 0
     skipped: int = 0
+    #: ``(tenant, first_seq, last_seq)`` of every tombstone: ranges retention deleted from
+    #: the chain, to be deleted from ClickHouse too.
+    deletions: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def convert(chain_rows: list[ChainRow]) -> Converted:
@@ -95,6 +98,10 @@ def convert(chain_rows: list[ChainRow]) -> Converted:
             result.rows.append(row)
             continue
         kind = chain_row.kind if chain_row.kind in KNOWN_KINDS - {"mapping"} else OTHER_KIND
+        if kind == "tombstone":
+            deleted = _tombstone_range(chain_row)
+            if deleted is not None:
+                result.deletions.append((chain_row.tenant_id, *deleted))
         result.other += kind == OTHER_KIND
         result.rows.append(_bare_row(chain_row, ts, kind))
     return result
@@ -161,6 +168,24 @@ def _mapping_row(chain_row: ChainRow, ts: datetime) -> tuple[Any, ...] | None:
         )
     except (orjson.JSONDecodeError, KeyError, TypeError):
         return None
+
+
+def _tombstone_range(chain_row: ChainRow) -> tuple[int, int] | None:
+    """The seq range a tombstone says retention deleted; ``None`` if the body is not one."""
+    try:
+        data = orjson.loads(chain_row.body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("tenant_id") != chain_row.tenant_id:
+        return None
+    first, last = data.get("first_seq"), data.get("last_seq")
+    if not (_seq(first) and _seq(last)) or last < first or last >= chain_row.seq:
+        return None  # a tombstone only covers events before it
+    return first, last
+
+
+def _seq(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _text(value: Any) -> str:

@@ -63,6 +63,10 @@ class ShipReport:
     skipped: int = 0
     #: The pass stopped at ``max_events`` with events still behind.
     more: bool = False
+    #: Retention tombstones applied to ClickHouse (rows of their seq range deleted), and
+    #: how many of those deletes ClickHouse refused.
+    deleted_ranges: int = 0
+    delete_errors: int = 0
 
     @property
     def total(self) -> int:
@@ -116,6 +120,15 @@ async def ship(
                     await asyncio.to_thread(session.insert, converted.rows)
                 except Exception as exc:
                     raise AnalyticsUnavailable(f"insert failed: {describe(exc)}") from None
+                for deletion in converted.deletions:
+                    report.deleted_ranges += 1
+                    try:
+                        await asyncio.to_thread(session.delete_range, *deletion)
+                    except Exception as exc:
+                        # Not fatal: the rows hold no content and the table TTL still
+                        # removes them; a stuck shipper would hold back every later event.
+                        report.delete_errors += 1
+                        logger.warning("analytics: retention delete failed: %s", describe(exc))
                 after = chain_rows[-1].seq
                 await cursors.advance(engine, target.sink, position.tenant_id, after)
                 tenant = position.tenant_id

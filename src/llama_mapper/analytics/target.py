@@ -124,6 +124,13 @@ class Session:
         if rows:
             self.client.insert(f"{self.database}.{ddl.TABLE}", rows, column_names=list(COLUMNS))
 
+    def delete_range(self, tenant_id: str, first_seq: int, last_seq: int) -> None:
+        """Delete a tenant's rows in a seq range (what a retention tombstone covers)."""
+        self.client.command(
+            ddl.delete_range(self.database),
+            parameters={"t": tenant_id, "first": first_seq, "last": last_seq},
+        )
+
     def query(
         self, sql: str, *, parameters: Mapping[str, Any] | None = None, settings: Any = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -271,7 +271,12 @@ class AnalyticsSettings(_Section):
     )
     interval_seconds: float = Field(10.0, gt=0, description="Pause between background ships.")
     batch_size: int = Field(5000, ge=1, le=1_000_000, description="Events per insert.")
-    retention_days: int = Field(400, ge=1, description="ClickHouse TTL of an event (by ts).")
+    retention_days: int = Field(
+        400,
+        ge=1,
+        le=25_000,  # ts + TTL must stay inside ClickHouse's DateTime (up to 2106)
+        description="ClickHouse TTL of an event (by ts).",
+    )
     required: bool = Field(
         False, description="true: /ready answers 503 while ClickHouse cannot be reached."
     )

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-
 from tests.analytics.support import KEEP_DAYS, embedded_target
 from tests.audit.store_support import make_event
 from tests.db.support import migrated_engine

@@ -9,7 +9,11 @@ Prints:
 
 Targets (issue #2, the mapping path): >= 100,000 label mappings/s; /map p50 <= 1.5x
 trivial; batch >= 20,000 items/s. The HTTP figures are printed with the evidence store off
-(the mapping path) and on (async, SQLite), so the store's overhead shows in the same run.
+(the mapping path) and on (async, SQLite), written inline on the API's event loop and by
+the writer process (audit.writer=process), so the store's overhead shows in the same run.
+Next to items/s, the batch run prints the server's CPU time per item (request process, and
+the evidence writer process when there is one), read from /proc: on a shared machine wall
+clock rates swing with the neighbours' load, CPU per item much less.
 Usage: python bench/map_bench.py [--requests 2000] [--batches 200]
 """
 
@@ -83,6 +87,48 @@ def in_process(seconds: float = 3.0) -> None:
     print(f"in-process full service path (vendor JSON -> MappingResponse): {rate:,.0f} payloads/s")
 
 
+def evidence_in_process(rounds: int = 200) -> None:
+    """CPU the evidence store costs per item on the request process, in-process (no HTTP):
+    the steadiest figure on a shared machine. /map/batch records 100 items per call."""
+    import asyncio
+
+    from llama_mapper.api.evidence import record_mappings
+    from llama_mapper.runtime import build_runtime
+    from llama_mapper.storage.db.migrate import upgrade
+
+    async def run(writer: str) -> None:
+        os.environ["LLAMA_MAPPER_STATE_DIR"] = tempfile.mkdtemp(prefix="bench-evidence-")
+        settings = load_settings(audit={"writer": writer}, auth={"enabled": False})
+        service = MapperService(settings, load_catalog())
+        runtime = build_runtime(settings, service=service)
+        await upgrade(runtime.engine)
+        if runtime.writer_process is not None:
+            await runtime.writer_process.start()
+        parsed = [service.parse_payload(p) for p in PAYLOADS] * 25
+        mapped = [
+            (p.output, service.map_payload(p, route="/map/batch", request_id="r")) for p in parsed
+        ]
+        child = runtime.writer_process.pid if runtime.writer_process is not None else None
+        child_before = cpu_seconds(child) if child else 0.0
+        start = time.process_time()
+        for _ in range(rounds):
+            await record_mappings(runtime, mapped)
+            await asyncio.sleep(0)
+        assert runtime.events is not None
+        await runtime.events.stop()  # everything committed
+        items = rounds * len(mapped)
+        used = (time.process_time() - start) / items * 1e6
+        line = f"evidence on the request process ({writer} writer): {used:.1f} us/item CPU"
+        if child:
+            child_us = (cpu_seconds(child) - child_before) / items * 1e6
+            line += f" + writer process {child_us:.1f} us/item"
+        print(line)
+        await runtime.aclose()
+
+    for writer in ("inline", "process"):
+        asyncio.run(run(writer))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -133,6 +179,19 @@ def latencies(url: str, n: int) -> list[float]:
     return samples
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
 def batch_rate(url: str, batches: int, clients: int = 2) -> float:
     """Items/s the server sustains; two keep-alive clients keep it busy while the other
     waits on the network, and responses are checked without a full JSON decode."""
@@ -157,18 +216,20 @@ def pct(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100)[int(q) - 1]
 
 
-def over_http(requests: int, batches: int, *, evidence: bool) -> None:
+def over_http(requests: int, batches: int, *, evidence: str) -> None:
     """The mapping path alone (bench/load.py measures auth, rate limits and idempotency);
-    with ``evidence`` the async evidence store (SQLite) records every mapping too."""
+    with ``evidence`` ("inline" or "process") the async evidence store (SQLite) records
+    every mapping too."""
     env = {
         **os.environ,
         "LLAMA_MAPPER_STATE_DIR": tempfile.mkdtemp(prefix="bench-state-"),
         "LLAMA_MAPPER_AUTH__ENABLED": "false",
         "LLAMA_MAPPER_RATE_LIMIT__ENABLED": "false",
         "LLAMA_MAPPER_IDEMPOTENCY__ENABLED": "false",
-        "LLAMA_MAPPER_AUDIT__ENABLED": "true" if evidence else "false",
+        "LLAMA_MAPPER_AUDIT__ENABLED": "false" if evidence == "off" else "true",
+        "LLAMA_MAPPER_AUDIT__WRITER": "process" if evidence == "process" else "inline",
     }
-    label = "evidence store on" if evidence else "evidence store off"
+    label = "evidence store off" if evidence == "off" else f"evidence store on, {evidence} writer"
     mapper_port, trivial_port = free_port(), free_port()
     mapper = serve(["--factory", "llama_mapper.api.app:create_app"], mapper_port, env)
     trivial = serve(["trivial_app:app"], trivial_port, env)
@@ -189,8 +250,17 @@ def over_http(requests: int, batches: int, *, evidence: bool) -> None:
             f"/map p50 ratio to trivial endpoint: {pct(mapper_ms, 50) / pct(trivial_ms, 50):.2f}x "
             f"(p95 {pct(mapper_ms, 95) / pct(trivial_ms, 95):.2f}x)"
         )
+        helpers = children(mapper.pid)
+        before = [cpu_seconds(pid) for pid in (mapper.pid, *helpers)]
         rate = batch_rate(f"http://127.0.0.1:{mapper_port}/map/batch", batches)
-        print(f"/map/batch, 100 items per request, 2 clients: {rate:,.0f} items/s")
+        items = (batches // 2) * 2 * 100
+        # The async writer may still be flushing: let it finish before reading its CPU.
+        time.sleep(1.0)
+        used = [cpu_seconds(pid) - b for pid, b in zip((mapper.pid, *helpers), before, strict=True)]
+        cpu = f"server CPU {used[0] / items * 1e6:.1f} us/item"
+        if len(used) > 1:
+            cpu += f" + writer process {sum(used[1:]) / items * 1e6:.1f} us/item"
+        print(f"/map/batch, 100 items per request, 2 clients: {rate:,.0f} items/s ({cpu})")
     finally:
         for process in (mapper, trivial):
             process.kill()
@@ -205,8 +275,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     in_process(args.seconds)
-    over_http(args.requests, args.batches, evidence=False)
-    over_http(args.requests, args.batches, evidence=True)
+    evidence_in_process()
+    for evidence in ("off", "inline", "process"):
+        over_http(args.requests, args.batches, evidence=evidence)
 
 
 if __name__ == "__main__":

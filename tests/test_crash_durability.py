@@ -89,14 +89,19 @@ async def stored_request_ids(state: Path) -> tuple[set[str], bool, str]:
     return ids, result.ok, result.reason
 
 
-@pytest.mark.parametrize("durability", ["sync", "async"])
-async def test_kill_9_under_load(tmp_path: Path, durability: str) -> None:
+@pytest.mark.parametrize(
+    ("durability", "writer"), [("sync", "inline"), ("async", "inline"), ("sync", "process")]
+)
+async def test_kill_9_under_load(tmp_path: Path, durability: str, writer: str) -> None:
+    """``writer=process``: the SIGKILL takes the whole process group, the evidence writer
+    child included, mid-batch."""
     state = tmp_path / "state"
     env = {
         **os.environ,
         "LLAMA_MAPPER_STATE_DIR": str(state),
         "LLAMA_MAPPER_AUTH__ENABLED": "false",
         "LLAMA_MAPPER_AUDIT__DURABILITY": durability,
+        "LLAMA_MAPPER_AUDIT__WRITER": writer,
     }
     env.pop("LLAMA_MAPPER_CONFIG", None)
     port = free_port()
@@ -113,6 +118,7 @@ async def test_kill_9_under_load(tmp_path: Path, durability: str) -> None:
         restarted.wait(timeout=15)
     assert ok, reason
     lost = acknowledged - stored
-    print(f"{durability}: {len(acknowledged)} acknowledged, {len(stored)} stored, {len(lost)} lost")
+    counts = f"{len(acknowledged)} acknowledged, {len(stored)} stored, {len(lost)} lost"
+    print(f"{durability}/{writer}: {counts}")
     if durability == "sync":
         assert lost == set()

@@ -9,19 +9,21 @@ one a setting switches on (Redis, PostgreSQL, Vault).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llama_mapper.analytics.shipper import BACKEND_NAME as ANALYTICS_BACKEND
 from llama_mapper.analytics.shipper import AnalyticsShipper
 from llama_mapper.analytics.target import target_from_settings
-from llama_mapper.audit import EventStore, MappingEvent
+from llama_mapper.audit import EventStore
 from llama_mapper.audit.anchor_schedule import AnchorScheduler
 from llama_mapper.audit.anchors import ANCHOR_SECRET, AnchorStore
-from llama_mapper.audit.evidence import Fingerprinter
+from llama_mapper.audit.evidence import Fingerprinter, Sealed, event_from_response
 from llama_mapper.audit.retention import RetentionTask
-from llama_mapper.audit.writer import EventWriter
+from llama_mapper.audit.writer import EventSink, EventWriter
+from llama_mapper.audit.writer_process import ProcessStore, draft
 from llama_mapper.auth.service import AuthService
 from llama_mapper.auth.store import ApiKeyStore
 from llama_mapper.config.settings import Settings
@@ -37,6 +39,7 @@ from llama_mapper.retention import RetentionPolicy
 from llama_mapper.secrets import SecretProvider, provider_from_settings
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.engine import create_engine, database_url
+from llama_mapper.storage.db.replica import ReadRouter, read_router
 from llama_mapper.storage.objects import ObjectStore, object_store_from_settings
 from llama_mapper.storage.redis_batch import RedisBatcher
 
@@ -57,10 +60,19 @@ class Runtime:
     auth: AuthService | None
     limiter: RateLimiter | None
     idempotency: IdempotencyStore | None
-    events: EventWriter[MappingEvent] | None = None
+    #: Queues what ``evidence_item`` makes: MappingEvents (inline writer) or drafts
+    #: (``audit.writer = "process"``, see :mod:`llama_mapper.audit.writer_process`).
+    events: EventWriter[Any] | None = None
     fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
     analytics: AnalyticsShipper | None = None
+    #: Engine choice for projection and report queries (a read replica when configured).
+    reads: ReadRouter | None = None
+    #: Turns an answered mapping and its fingerprint into what ``events`` queues.
+    evidence_item: Callable[[Mapping[str, Any], tuple[str, str], Sealed | None], Any] = (
+        event_from_response
+    )
+    writer_process: ProcessStore | None = None
     objects: ObjectStore | None = None
     anchor_scheduler: AnchorScheduler | None = None
     sealer: MetadataSealer | None = None
@@ -79,8 +91,12 @@ class Runtime:
             await self.events.stop()  # flush the evidence queue before the engine goes
         if self.analytics is not None:
             await self.analytics.stop()
+        if self.writer_process is not None:
+            await self.writer_process.close()
         if self.redis is not None:
             await self.redis.aclose()
+        if self.reads is not None and self.reads.replica is not None:
+            await self.reads.replica.dispose()
         await self.engine.dispose()
 
 
@@ -125,6 +141,16 @@ def secret_provider(settings: Settings) -> SecretProvider:
     )
 
 
+def database_engine(settings: Settings, secrets: SecretProvider) -> AsyncEngine:
+    """The primary's engine; the password (when configured) is read from ``secrets`` for
+    every new connection, so a rotated password is used without a restart."""
+    password_secret = settings.database.password_secret
+    return create_engine(
+        database_url(settings, secrets),
+        password=(lambda: secrets.get(password_secret).value) if password_secret else None,
+    )
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -136,11 +162,7 @@ def build_runtime(
     backends = (*DEFAULT_BACKENDS, ANALYTICS_BACKEND) if settings.analytics.enabled else None
     metrics = Metrics.for_catalog(service.catalog, **({"backends": backends} if backends else {}))
     secrets = secret_provider(settings)
-    password_secret = settings.database.password_secret
-    engine = create_engine(
-        database_url(settings, secrets),
-        password=(lambda: secrets.get(password_secret).value) if password_secret else None,
-    )
+    engine = database_engine(settings, secrets)
     redis = _redis(settings)
     # One batcher for the limiter and the idempotency store: a request's commands and those
     # of its concurrent neighbours travel in one pipeline.
@@ -173,14 +195,22 @@ def build_runtime(
             if redis is not None and settings.idempotency.backend == "redis"
             else MemoryIdempotencyStore()
         )
-    events: EventWriter[MappingEvent] | None = None
+    events: EventWriter[Any] | None = None
     fingerprint = None
     sealer = None
     retention = None
+    evidence_item: Callable[[Mapping[str, Any], tuple[str, str], Sealed | None], Any] = (
+        event_from_response
+    )
+    writer_process: ProcessStore | None = None
     if settings.audit.enabled:
         audit = settings.audit
+        sink: EventSink[Any] = EventStore(engine)
+        if audit.writer == "process":
+            writer_process = ProcessStore(settings)
+            sink, evidence_item = writer_process, draft
         events = EventWriter(
-            EventStore(engine),
+            sink,
             max_queue=audit.queue_size,
             batch_size=audit.batch_size,
             flush_interval=audit.flush_interval_ms / 1000,
@@ -217,6 +247,9 @@ def build_runtime(
         fingerprint=fingerprint,
         redis=redis,
         analytics=analytics,
+        reads=read_router(settings, secrets, engine),
+        evidence_item=evidence_item,
+        writer_process=writer_process,
         objects=objects,
         anchor_scheduler=anchor_scheduler,
         sealer=sealer,

@@ -112,3 +112,29 @@ async def migrated_engine(backend: str, tmp_path: Path) -> AsyncIterator[AsyncEn
     async with empty_engine(backend, tmp_path) as engine:
         await upgrade(engine)
         yield engine
+
+
+@asynccontextmanager
+async def postgres_app_role() -> AsyncIterator[tuple[str, str, str]]:
+    """``(url, schema, role)``: a fresh schema and an ordinary LOGIN role that may use it.
+
+    Row-level security never applies to superusers, and the shared server's ``postgres``
+    is one, so tests of tenant isolation connect as this role (no superuser, no
+    BYPASSRLS). It migrates the schema itself and so owns its tables, as a deployment that
+    auto-migrates does (which is why the policies are FORCEd). Both are dropped on exit.
+    """
+    url = require_postgres()
+    schema, role = f"test_{secrets.token_hex(6)}", f"app_{secrets.token_hex(6)}"
+    admin = create_engine(url, poolclass=NullPool)
+    async with admin.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        await connection.execute(text(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS'))
+        await connection.execute(text(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"'))
+    try:
+        yield make_url(url).set(username=role).render_as_string(False), schema, role
+    finally:
+        async with admin.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await connection.execute(text(f'DROP OWNED BY "{role}"'))
+            await connection.execute(text(f'DROP ROLE "{role}"'))
+        await admin.dispose()

@@ -31,6 +31,8 @@ from llama_mapper.storage.db import (
 )
 
 runner = CliRunner()
+#: The newest migration (the lead re-chains helpers' migrations, so it is not spelled out).
+HEAD = "0006_analytics"
 
 
 def _table_facts(connection: Connection) -> dict[str, object]:
@@ -45,10 +47,10 @@ def _table_facts(connection: Connection) -> dict[str, object]:
 
 
 async def test_upgrade_creates_api_keys(blank_engine: AsyncEngine) -> None:
-    assert head_revision() == "0005_analytics"
+    assert head_revision() == HEAD
     assert await current_revision(blank_engine) is None
     await upgrade(blank_engine)
-    assert await current_revision(blank_engine) == "0005_analytics"
+    assert await current_revision(blank_engine) == HEAD
     async with blank_engine.connect() as connection:
         facts = await connection.run_sync(_table_facts)
     assert "api_keys" in facts["tables"]
@@ -92,7 +94,7 @@ async def test_concurrent_upgrades_do_not_collide(backend: str, tmp_path: Path) 
         engines = [create_engine(url) for _ in range(4)]
         try:
             await asyncio.gather(*(upgrade(engine) for engine in engines))
-            assert await current_revision(engines[0]) == "0005_analytics"
+            assert await current_revision(engines[0]) == HEAD
         finally:
             for engine in engines:
                 await engine.dispose()
@@ -119,7 +121,7 @@ async def test_sqlite_ddl_is_transactional(tmp_path: Path) -> None:
 async def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'by-url.db'}"
     await upgrade(url)
-    assert await current_revision(url) == "0005_analytics"
+    assert await current_revision(url) == HEAD
 
 
 async def test_sqlite_engine_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
@@ -171,7 +173,7 @@ async def test_open_database_migrates_only_when_asked(state_dir: Path) -> None:
         await engine.dispose()
     engine = await open_database(Settings(), None)
     try:
-        assert await current_revision(engine) == "0005_analytics"
+        assert await current_revision(engine) == HEAD
     finally:
         await engine.dispose()
 
@@ -181,18 +183,14 @@ def test_cli_upgrade_and_current_on_sqlite(state_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["database"].startswith("sqlite+aiosqlite:///")
-    assert (report["current"], report["head"], report["up_to_date"]) == (
-        None,
-        "0005_analytics",
-        False,
-    )
+    assert (report["current"], report["head"], report["up_to_date"]) == (None, HEAD, False)
     result = runner.invoke(db_cmd.app, ["upgrade"])
     assert result.exit_code == 0, result.output
-    assert "at revision 0005_analytics (up to date)" in result.stdout
+    assert f"at revision {HEAD} (up to date)" in result.stdout
     assert (state_dir / "mapper.db").is_file()
     result = runner.invoke(db_cmd.app, ["current"])
     assert result.exit_code == 0, result.output
-    assert "is at revision 0005_analytics (up to date)" in result.stdout
+    assert f"is at revision {HEAD} (up to date)" in result.stdout
 
 
 def test_cli_on_postgres_with_config_file(tmp_path: Path, state_dir: Path) -> None:
@@ -204,7 +202,7 @@ def test_cli_on_postgres_with_config_file(tmp_path: Path, state_dir: Path) -> No
         result = runner.invoke(db_cmd.app, ["current", "--config", str(config), "--json"])
         assert result.exit_code == 0, result.output
         report = json.loads(result.stdout)
-        assert report["current"] == "0005_analytics"
+        assert report["current"] == HEAD
         assert report["up_to_date"] is True
         assert report["database"].startswith("postgresql+asyncpg://")
         assert not (state_dir / "mapper.db").exists()

@@ -4,6 +4,10 @@ The cursor is the highest seq known to be in ClickHouse. It moves only *after* a
 succeeded, and only forward (two shippers racing cannot move it back), so a crash between
 the insert and the update ships a batch twice, which the ReplacingMergeTree absorbs, and
 never skips one.
+
+On PostgreSQL every statement acts for its tenant under row-level security
+(:mod:`llama_mapper.storage.db.tenancy`); only listing positions across tenants (and
+forgetting every cursor of a sink) uses the documented all-tenants bypass.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llama_mapper.analytics.rows import ChainRow
 from llama_mapper.storage.db.schema import analytics_cursors, audit_events, audit_heads
+from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for, connect_as
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ async def positions(engine: AsyncEngine, sink: str, tenant_id: str | None = None
     if tenant_id is not None:
         heads = heads.where(audit_heads.c.tenant_id == tenant_id)
         cursors = cursors.where(analytics_cursors.c.tenant_id == tenant_id)
-    async with engine.connect() as connection:
+    async with connect_as(engine, tenant_id or ALL_TENANTS) as connection:
         head_rows = {str(t): int(s) for t, s in (await connection.execute(heads)).all()}
         cursor_rows = {str(t): int(s) for t, s in (await connection.execute(cursors)).all()}
     tenants = sorted(set(head_rows) | set(cursor_rows))
@@ -70,7 +75,7 @@ async def read_after(engine: AsyncEngine, tenant_id: str, after: int, limit: int
         .order_by(columns.seq)
         .limit(limit)
     )
-    async with engine.connect() as connection:
+    async with connect_as(engine, tenant_id) as connection:
         rows = (await connection.execute(query)).all()
     return [
         ChainRow(
@@ -90,6 +95,7 @@ async def advance(engine: AsyncEngine, sink: str, tenant_id: str, seq: int) -> N
     """Move the cursor to ``seq`` unless it is already there or beyond."""
     values = {"sink": sink, "tenant_id": tenant_id, "seq": seq, "updated_at": datetime.now(UTC)}
     async with engine.begin() as connection:
+        await act_for(connection, tenant_id)
         dialect = connection.dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = insert(analytics_cursors).values(values)
@@ -109,5 +115,6 @@ async def reset(engine: AsyncEngine, sink: str, tenant_id: str | None = None) ->
     if tenant_id is not None:
         statement = statement.where(analytics_cursors.c.tenant_id == tenant_id)
     async with engine.begin() as connection:
+        await act_for(connection, tenant_id or ALL_TENANTS)
         result = await connection.execute(statement)
     return int(result.rowcount or 0)

@@ -54,6 +54,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime.uses_database and runtime.settings.database.auto_migrate:
             await upgrade(runtime.engine)  # locked: concurrent workers migrate once
+        if runtime.writer_process is not None:
+            await runtime.writer_process.start()  # spawned and ready before traffic
         if runtime.events is not None:
             await runtime.events.start()
         if runtime.analytics is not None:

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from llama_mapper.audit.evidence import event_from_response
 from llama_mapper.audit.writer import QueueFull, WriterStopped
 from llama_mapper.crypto import DecryptionError
 from llama_mapper.errors import BackendUnavailable, EvidenceBacklogged, RawContentRejected
@@ -37,15 +36,15 @@ async def record_mappings(
         return
     metas = list(metadata) if metadata is not None else [None] * len(mapped)
     try:
+        to_event = runtime.evidence_item
         events = [
-            event_from_response(body, fingerprint(output), _sealer(runtime, body, meta))
+            to_event(body, fingerprint(output), _sealer(runtime, body, meta))
             for (output, body), meta in zip(mapped, metas, strict=True)
         ]
         if runtime.settings.audit.durability == "sync":
             await asyncio.gather(*(writer.submit_and_wait(event) for event in events))
         else:
-            for event in events:
-                await writer.submit(event)
+            await writer.submit_many(events)
     except QueueFull:
         raise EvidenceBacklogged(
             "the evidence queue is full; retry shortly", headers={"Retry-After": "1"}

@@ -43,6 +43,7 @@ from llama_mapper.audit.store import CorruptEventError, EventStore
 from llama_mapper.config.settings import Settings
 from llama_mapper.secrets import Secret, SecretProvider
 from llama_mapper.storage.db.schema import audit_heads
+from llama_mapper.storage.db.tenancy import ALL_TENANTS, connect_as
 from llama_mapper.storage.objects import ObjectExists, ObjectStore, object_store_from_settings
 
 #: The secret the signing key is derived from; the runtime may generate it (embedded).
@@ -325,7 +326,8 @@ async def list_tenants(store: EventStore) -> list[str]:
         .distinct()
         .order_by(audit_heads.c.tenant_id)
     )
-    async with store.engine.connect() as connection:
+    # Spans tenants on purpose: the documented row-level-security bypass.
+    async with connect_as(store.engine, ALL_TENANTS) as connection:
         return [str(row) for row in (await connection.execute(query)).scalars()]
 
 

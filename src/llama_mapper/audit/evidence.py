@@ -32,10 +32,21 @@ class Fingerprinter:
         return digest, key.version
 
 
+#: Seals a tenant's kept metadata fields for one event id: ``(sealed fields, wrapped data
+#: key)``, or ``None`` when nothing is kept.
+Sealed = Callable[[str], tuple[dict[str, Any], tuple[str, str]] | None]
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
 def event_from_response(
     response: Mapping[str, Any],
     fingerprint: tuple[str, str],
-    sealed: Callable[[str], tuple[dict[str, Any], tuple[str, str]] | None] | None = None,
+    sealed: Sealed | None = None,
+    *,
+    event_id: str | None = None,
 ) -> MappingEvent:
     """The event of one answered mapping.
 
@@ -45,7 +56,7 @@ def event_from_response(
     """
     provenance = response["provenance"]
     frameworks: Mapping[str, list[str]] = response["frameworks"]
-    event_id = uuid.uuid4().hex
+    event_id = event_id or new_event_id()
     kept = sealed(event_id) if sealed is not None else None
     return MappingEvent(
         event_id=event_id,

@@ -46,6 +46,7 @@ from llama_mapper.storage.db.schema import (
     proj_label_daily,
     proj_positions,
 )
+from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for, connect_as
 
 #: The label the mapper falls back to when it cannot map a detector output.
 UNKNOWN_LABEL = "OTHER.Unknown"
@@ -72,6 +73,7 @@ def fold(events: Sequence[StoredEvent]) -> Deltas:
     A label repeated within one event counts once (one count per label per event).
     """
     deltas = Deltas()
+    days: dict[str, str] = {}
     for stored in events:
         event = stored.event
         tenant = event.tenant_id
@@ -79,7 +81,9 @@ def fold(events: Sequence[StoredEvent]) -> Deltas:
         deltas.seqs[tenant] = (min(first, stored.seq), max(last, stored.seq))
         if not isinstance(event, MappingEvent):
             continue  # tombstones describe no mapping decision
-        day = datetime.fromisoformat(event.ts).date().isoformat()
+        day = days.get(event.ts)
+        if day is None:  # a batch's events usually share one ts: parse it once
+            day = days[event.ts] = datetime.fromisoformat(event.ts).date().isoformat()
         labels = set(event.labels)
         for label in labels:
             key = (tenant, day, label)
@@ -249,13 +253,14 @@ async def rebuild(engine: AsyncEngine, tenant_id: str | None = None) -> int:
     if tenant_id is not None:
         tenants = [tenant_id]
     else:
-        async with engine.connect() as connection:
+        async with connect_as(engine, ALL_TENANTS) as connection:
             query = union(*(select(table.c.tenant_id) for table in (audit_heads, *_TABLES)))
             tenants = sorted(str(t) for t in (await connection.execute(query)).scalars())
     writer = engine.execution_options(**{SQLITE_IMMEDIATE: True})
     folded = 0
     for tenant in tenants:
         async with writer.begin() as connection:
+            await act_for(connection, tenant)
             await connection.execute(
                 select(audit_heads.c.seq).where(audit_heads.c.tenant_id == tenant).with_for_update()
             )
@@ -288,7 +293,7 @@ async def rebuild(engine: AsyncEngine, tenant_id: str | None = None) -> int:
 async def position(engine: AsyncEngine, tenant: str) -> int:
     """Last seq folded into the tenant's read models without a gap (0 if none)."""
     query = select(proj_positions.c.seq).where(proj_positions.c.tenant_id == tenant)
-    async with engine.connect() as connection:
+    async with connect_as(engine, tenant) as connection:
         value = (await connection.execute(query)).scalar()
     return 0 if value is None else int(value)
 
@@ -304,7 +309,7 @@ async def label_counts(
     )
     if since_day is not None:
         query = query.where(proj_label_daily.c.day >= since_day)
-    return await _dicts(engine, query)
+    return await _dicts(engine, tenant, query)
 
 
 async def control_evidence(engine: AsyncEngine, tenant: str) -> list[dict[str, Any]]:
@@ -315,7 +320,7 @@ async def control_evidence(engine: AsyncEngine, tenant: str) -> list[dict[str, A
         .where(table.c.tenant_id == tenant)
         .order_by(table.c.control)
     )
-    return await _dicts(engine, query)
+    return await _dicts(engine, tenant, query)
 
 
 async def detector_quality(engine: AsyncEngine, tenant: str) -> list[dict[str, Any]]:
@@ -326,7 +331,7 @@ async def detector_quality(engine: AsyncEngine, tenant: str) -> list[dict[str, A
         .where(table.c.tenant_id == tenant)
         .order_by(table.c.detector)
     )
-    rows = await _dicts(engine, query)
+    rows = await _dicts(engine, tenant, query)
     for row in rows:
         row["unknown_rate"] = row["unknown_events"] / row["events"] if row["events"] else 0.0
     return rows
@@ -365,8 +370,8 @@ async def _add(
     await connection.execute(statement, list(rows))
 
 
-async def _dicts(engine: AsyncEngine, query: Any) -> list[dict[str, Any]]:
-    async with engine.connect() as connection:
+async def _dicts(engine: AsyncEngine, tenant: str, query: Any) -> list[dict[str, Any]]:
+    async with connect_as(engine, tenant) as connection:
         result = await connection.execute(query)
         return [
             {key: int(value) if isinstance(value, int) else value for key, value in row.items()}

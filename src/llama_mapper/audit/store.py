@@ -37,6 +37,7 @@ from llama_mapper.audit.chain import (
 from llama_mapper.audit.events import MappingEvent, Tombstone, event_from_dict
 from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE
 from llama_mapper.storage.db.schema import audit_deks, audit_events, audit_heads
+from llama_mapper.storage.db.tenancy import act_for, connect_as
 
 
 class CorruptEventError(ValueError):
@@ -66,19 +67,27 @@ class EventStore:
         for index, event in enumerate(events):
             by_tenant.setdefault(event.tenant_id, []).append(index)
         stored: list[StoredEvent | None] = [None] * len(events)
-        rows: list[dict[str, Any]] = []
+        # Serialized once (hashed and stored), and before the head is locked: the body
+        # does not depend on the chain, so only hashing waits for the tenant's lock.
+        bodies = [canonical_bytes(event) for event in events]
         writer = self.engine.execution_options(**{SQLITE_IMMEDIATE: True})
         async with writer.begin() as connection:
             # Sorted, so two appenders touching the same tenants lock them in the same
-            # order and cannot deadlock.
+            # order and cannot deadlock. Each tenant's rows are written while the
+            # transaction acts for that tenant, so row-level security checks every row.
             for tenant_id in sorted(by_tenant):
+                await act_for(connection, tenant_id)
                 seq, prev = await _lock_head(connection, tenant_id)
+                rows: list[dict[str, Any]] = []
+                chained: list[StoredEvent] = []
                 for index in by_tenant[tenant_id]:
                     event = events[index]
                     seq += 1
-                    body = canonical_bytes(event)  # serialized once: hashed and stored
+                    body = bodies[index]
                     digest = body_hash(prev, body)
-                    stored[index] = StoredEvent(seq, prev, digest, event)
+                    item = StoredEvent(seq, prev, digest, event)
+                    stored[index] = item
+                    chained.append(item)
                     rows.append(_row(seq, prev, digest, event, body))
                     prev = digest
                 await connection.execute(
@@ -86,22 +95,25 @@ class EventStore:
                     .where(audit_heads.c.tenant_id == tenant_id)
                     .values(seq=seq, hash=prev)
                 )
-            await connection.execute(audit_events.insert(), rows)
-            keys = [_key_row(event) for event in events if event.metadata_key is not None]
-            if keys:  # wrapped DEKs of kept metadata, outside the hashed body
-                await connection.execute(audit_deks.insert(), keys)
-            result = [item for item in stored if item is not None]
-            # Same transaction as the chain, so the read models can never disagree with it.
-            await projections.apply(connection, projections.fold(result))
-        return result
+                await connection.execute(audit_events.insert(), rows)
+                keys = [
+                    _key_row(events[index])
+                    for index in by_tenant[tenant_id]
+                    if events[index].metadata_key is not None
+                ]
+                if keys:  # wrapped DEKs of kept metadata, outside the hashed body
+                    await connection.execute(audit_deks.insert(), keys)
+                # Same transaction as the chain, so the read models can never disagree.
+                await projections.apply(connection, projections.fold(chained))
+        return [item for item in stored if item is not None]
 
     async def head(self, tenant_id: str) -> tuple[int, str] | None:
         """``(seq, hash)`` of the tenant's newest event; ``None`` before its first event."""
-        async with self.engine.connect() as connection:
+        async with connect_as(self.engine, tenant_id) as connection:
             return await _head(connection, tenant_id)
 
     async def count(self, tenant_id: str) -> int:
-        async with self.engine.connect() as connection:
+        async with connect_as(self.engine, tenant_id) as connection:
             query = select(func.count()).where(audit_events.c.tenant_id == tenant_id)
             return int((await connection.execute(query)).scalar_one())
 
@@ -123,7 +135,7 @@ class EventStore:
         ``batch`` rows, each on a fresh connection, so a slow consumer holds no transaction.
         Raises :class:`CorruptEventError` for a row whose body is not a valid event.
         """
-        async with self.engine.connect() as connection:
+        async with connect_as(self.engine, tenant_id) as connection:
             bounds = await _seq_range(connection, tenant_id, since, until)
         if bounds is not None:
             async for stored in self._iter_seqs(tenant_id, *bounds, batch=batch):
@@ -138,7 +150,7 @@ class EventStore:
         its ``prev_hash`` (see :func:`~llama_mapper.audit.chain.verify_chain`).
         """
         newest: int | None = None
-        async with self.engine.connect() as connection:
+        async with connect_as(self.engine, tenant_id) as connection:
             head = await _head(connection, tenant_id)
             first = 1
             if since is not None:
@@ -218,7 +230,7 @@ class EventStore:
                 .order_by(audit_events.c.seq)
                 .limit(batch)
             )
-            async with self.engine.connect() as connection:
+            async with connect_as(self.engine, tenant_id) as connection:
                 rows = (await connection.execute(query)).all()
             if not rows:
                 return

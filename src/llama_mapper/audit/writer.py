@@ -168,6 +168,27 @@ class EventWriter(Generic[E]):
         """
         await self._enqueue(event, None)
 
+    async def submit_many(self, events: Sequence[E]) -> None:
+        """:meth:`submit` for a batch's events, in order, with one wake-up of the flusher.
+
+        When the whole batch fits, it is queued without a round through the event loop per
+        event (``/map/batch`` queues up to a few hundred at once); otherwise events are
+        submitted one by one, with the usual blocking or shedding.
+        """
+        if self._stopping:
+            raise WriterStopped("the event writer is stopped")
+        if self._task is None:
+            await self.start()
+        if self.depth + len(events) > self._max_queue:
+            for event in events:
+                await self._enqueue(event, None)
+            return
+        now = asyncio.get_running_loop().time()
+        was_empty = not self._queue
+        self._queue.extend(_Item(event, now) for event in events)
+        if events and (was_empty or len(self._queue) >= self._batch_size):
+            self._wakeup.set()
+
     async def submit_and_wait(self, event: E) -> None:
         """Queue ``event`` and return once it is committed (durability=sync).
 

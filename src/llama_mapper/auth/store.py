@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from llama_mapper.auth.model import ApiKeyRecord
 from llama_mapper.storage.db.schema import api_keys
+from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for, connect_as
 
 
 class ApiKeyStore:
@@ -26,10 +27,13 @@ class ApiKeyStore:
     async def create(self, record: ApiKeyRecord) -> None:
         """Insert a new key; a duplicate ``key_id`` raises ``sqlalchemy.exc.IntegrityError``."""
         async with self.engine.begin() as connection:
+            await act_for(connection, record.tenant_id)
             await connection.execute(insert(api_keys).values(**_values(record)))
 
     async def get(self, key_id: str, tenant_id: str | None = None) -> ApiKeyRecord | None:
-        async with self.engine.connect() as connection:
+        """The key ``key_id``; without ``tenant_id`` (authentication, before the tenant is
+        known) the lookup spans tenants through the row-level-security bypass."""
+        async with connect_as(self.engine, _scope(tenant_id)) as connection:
             return await _get(connection, key_id, tenant_id)
 
     async def list(
@@ -43,7 +47,7 @@ class ApiKeyStore:
             query = query.where(api_keys.c.tenant_id == tenant_id)
         if not include_revoked:
             query = query.where(api_keys.c.revoked_at.is_(None))
-        async with self.engine.connect() as connection:
+        async with connect_as(self.engine, _scope(tenant_id)) as connection:
             rows = (await connection.execute(query)).all()
         return [_record(row) for row in rows]
 
@@ -52,6 +56,7 @@ class ApiKeyStore:
     ) -> ApiKeyRecord | None:
         """Mark the key revoked at ``at`` (an earlier revocation stands); ``None`` if unknown."""
         async with self.engine.begin() as connection:
+            await act_for(connection, _scope(tenant_id))
             await connection.execute(
                 update(api_keys)
                 .where(_key(key_id, tenant_id), api_keys.c.revoked_at.is_(None))
@@ -64,6 +69,7 @@ class ApiKeyStore:
     ) -> ApiKeyRecord | None:
         """Make the key expire at ``at`` unless it already expires earlier; ``None`` if unknown."""
         async with self.engine.begin() as connection:
+            await act_for(connection, _scope(tenant_id))
             await _expire(connection, key_id, at, tenant_id)
             return await _get(connection, key_id, tenant_id)
 
@@ -76,9 +82,15 @@ class ApiKeyStore:
         with an old key about to expire and no replacement. Returns the updated old record.
         """
         async with self.engine.begin() as connection:
+            await act_for(connection, new.tenant_id)
             await connection.execute(insert(api_keys).values(**_values(new)))
             await _expire(connection, old_key_id, old_expires_at, new.tenant_id)
             return await _get(connection, old_key_id, new.tenant_id)
+
+
+def _scope(tenant_id: str | None) -> str:
+    """The row-level-security scope of a call: its tenant, or all tenants when unnamed."""
+    return ALL_TENANTS if tenant_id is None else tenant_id
 
 
 def _key(key_id: str, tenant_id: str | None) -> ColumnElement[bool]:

@@ -20,6 +20,7 @@ from typing import IO, Any, TypeVar
 
 import orjson
 import typer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llama_mapper.audit import EventStore, StoredEvent, VerifyResult, projections
 from llama_mapper.audit.anchors import (
@@ -38,6 +39,7 @@ from llama_mapper.cli.db_cmd import DB_ERRORS, checked_database, error_message
 from llama_mapper.config.settings import Settings
 from llama_mapper.crypto import key_wrapper
 from llama_mapper.runtime import secret_provider
+from llama_mapper.storage.db.replica import read_router
 from llama_mapper.storage.objects import ObjectStoreError, Protection
 
 T = TypeVar("T")
@@ -321,21 +323,18 @@ def show_projections(
     were lost), and ``mapper audit rebuild-projections`` recomputes them from the chain.
     """
 
-    async def read(store: EventStore) -> dict[str, object]:
-        engine = store.engine
-        head = await store.head(tenant)
-        folded = await projections.position(engine, tenant)
-        return {
-            "tenant": tenant,
-            "position": folded,
-            "head_seq": head[0] if head else 0,
-            "stale": folded != (head[0] if head else 0),
-            "labels": await projections.label_counts(engine, tenant, since_day),
-            "controls": await projections.control_evidence(engine, tenant),
-            "detectors": await projections.detector_quality(engine, tenant),
-        }
+    settings = settings_or_exit(config)
 
-    models = _run(config, as_json, read)
+    async def read(store: EventStore) -> dict[str, object]:
+        # Read models are report data: a fresh read replica may serve them.
+        router = read_router(settings, secret_provider(settings), store.engine)
+        try:
+            return await router.run(lambda engine: _read_models(engine, tenant, since_day))
+        finally:
+            if router.replica is not None:
+                await router.replica.dispose()
+
+    models = _run_with(settings, as_json, read)
     if as_json:
         print_json(models)
         return
@@ -355,6 +354,23 @@ def show_projections(
             f"  {row['detector']}  {row['events']}  {row['unknown_events']}  "
             f"{row['unknown_rate']:.3f}"
         )
+
+
+async def _read_models(
+    engine: AsyncEngine, tenant: str, since_day: str | None
+) -> dict[str, object]:
+    """Head and read models from one engine, so ``stale`` compares like with like."""
+    head = await EventStore(engine).head(tenant)
+    folded = await projections.position(engine, tenant)
+    return {
+        "tenant": tenant,
+        "position": folded,
+        "head_seq": head[0] if head else 0,
+        "stale": folded != (head[0] if head else 0),
+        "labels": await projections.label_counts(engine, tenant, since_day),
+        "controls": await projections.control_evidence(engine, tenant),
+        "detectors": await projections.detector_quality(engine, tenant),
+    }
 
 
 def _rows(value: object) -> list[dict[str, Any]]:

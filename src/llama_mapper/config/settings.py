@@ -91,6 +91,17 @@ class DatabaseSettings(_Section):
         None, description="Name of the secret holding the database password (SecretProvider)."
     )
     auto_migrate: bool = Field(True, description="Apply migrations at start-up.")
+    replica_url: str | None = Field(
+        None,
+        description="PostgreSQL read replica (async URL) for projection and report queries; "
+        "unset: the primary serves them. Same password_secret as the primary.",
+    )
+    replica_max_lag_seconds: float = Field(
+        5.0, gt=0, description="Replica further behind than this: reads go to the primary."
+    )
+    replica_check_seconds: float = Field(
+        2.0, gt=0, description="How long a replica health/lag check is reused."
+    )
 
 
 class RedisSettings(_Section):
@@ -167,6 +178,11 @@ class AuditSettings(_Section):
     )
     fingerprint_secret: str = Field(
         "privacy_hmac_key", description="Secret keying the fingerprint of raw detector output."
+    )
+    writer: Literal["inline", "process"] = Field(
+        "inline",
+        description="inline: events are chained and written on the API's event loop; "
+        "process: by a child process on another core (faster /map/batch).",
     )
     anchor_interval_seconds: float = Field(
         3600.0,

@@ -59,6 +59,10 @@ async def ready(request: Request) -> Response:
         database = await _database(runtime)
         checks["database"] = database
         required_ok &= database == "ok"
+    if runtime.reads is not None and runtime.reads.replica is not None:
+        # Informational: a bad replica sends reads to the primary, so it never fails /ready.
+        await runtime.reads.state()
+        checks["read_replica"] = runtime.reads.describe()
     if runtime.limiter is not None:
         limiter_ok = await _probe(runtime.limiter.backend.healthy())
         mode = runtime.settings.rate_limit.failure_mode

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE, create_engine, database_url
+from llama_mapper.storage.db.tenancy import act_for_all
 
 if TYPE_CHECKING:
     from llama_mapper.config.settings import Settings
@@ -57,6 +58,8 @@ async def upgrade(engine_or_url: AsyncEngine | str | URL, revision: str = "head"
                 await connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
                 )
+            # Data migrations span tenants: the documented row-level-security bypass.
+            await act_for_all(connection)
             await connection.run_sync(_run_upgrade, revision)
     finally:
         if owned:

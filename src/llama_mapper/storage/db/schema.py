@@ -206,3 +206,20 @@ analytics_cursors = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("sink", "tenant_id"),
 )
+
+#: Tables holding rows of one tenant each (a ``tenant_id`` column). On PostgreSQL each has
+#: row-level security forced with the ``tenant_isolation`` policy (migration ``0005_rls``,
+#: :mod:`llama_mapper.storage.db.tenancy`); a new tenant-scoped table belongs here and
+#: needs a migration that adds the same policy (a test checks both).
+TENANT_TABLES = (
+    api_keys,
+    audit_events,
+    audit_heads,
+    proj_label_daily,
+    proj_control_evidence,
+    proj_detector_quality,
+    proj_positions,
+    retention_holds,
+    audit_deks,
+    analytics_cursors,
+)

@@ -1,0 +1,294 @@
+"""Known secrets sent through every path reach no sink: database files and tables, logs,
+state_dir. On SQLite and on the real PostgreSQL, with the evidence store on.
+
+Each sink is one reader in :data:`SINK_READERS`: it gets the :class:`Run` (what was set
+up and captured) and returns ``{sink name: bytes}``. A new sink (ClickHouse, the object
+store) adds one reader; every path and every secret is then checked against it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool
+from tests.db.support import BACKENDS, postgres_database
+from typer.testing import CliRunner
+
+from llama_mapper.api.app import create_app
+from llama_mapper.audit import EventStore
+from llama_mapper.cli.main import app as cli
+from llama_mapper.config.settings import load_settings
+from llama_mapper.storage.db.engine import SQLITE_FILE, create_engine
+from llama_mapper.storage.db.migrate import upgrade
+from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for
+
+TENANT = "acme"
+
+
+def _secrets() -> dict[str, str]:
+    """Fresh per run, so a hit can only come from this run's traffic."""
+    tag = secrets.token_hex(4)
+    return {
+        "ssn": f"{secrets.randbelow(600) + 100}-{secrets.randbelow(90) + 10}-"
+        f"{secrets.randbelow(9000) + 1000}",
+        "email": f"jane.{tag}@example.org",
+        "card": "4111" + "".join(str(secrets.randbelow(10)) for _ in range(12)),
+        "aws_key": "AKIA" + secrets.token_hex(8).upper(),
+        "prose": f"the merger with Quillfeather {tag} closes before the audit",
+        "idempotency_key": f"idem-{secrets.token_hex(12)}",
+        "header": f"hdr-{secrets.token_hex(12)}",
+    }
+
+
+def _probes(s: dict[str, str]) -> list[dict[str, object]]:
+    """Payloads that carry the secrets where content can hide in a detector result."""
+    everything = " ".join(s[k] for k in ("ssn", "email", "card", "aws_key", "prose"))
+    return [
+        {"detector": "presidio", "output": everything, "tenant_id": TENANT},
+        {"detector": "presidio", "output": [{"entity_type": everything, "score": 0.9}],
+         "tenant_id": TENANT},
+        {"detector": "presidio", "output": "US_SSN", "tenant_id": TENANT,
+         "metadata": {"note": everything}},
+        {"detector": "my-scanner", "output": "|".join(s[k] for k in ("ssn", "email", "card")),
+         "tenant_id": TENANT},
+        {"detector": "fms-detector", "tenant_id": TENANT, "output": [[{
+            "start": 0, "end": 11, "text": everything, "detection": "SocialSecurity",
+            "detection_type": "pii", "score": 0.99}]]},
+        {"detector": "llama-guard", "output": f"unsafe\nS1\n{everything}", "tenant_id": TENANT},
+        {"detector": "openai-moderation", "output": {"results": everything}, "tenant_id": TENANT},
+        {"detector": everything, "output": "x", "tenant_id": TENANT},
+        {"detector": "presidio", "output": "US_SSN", "tenant_id": TENANT},  # a clean one
+    ]  # fmt: skip
+
+
+def _malformed(s: dict[str, str]) -> list[tuple[bytes, str]]:
+    """Bodies that fail before mapping: broken JSON, wrong types, invented keys."""
+    return [
+        (f'{{"detector": "presidio", "output": "{s["ssn"]} {s["email"]}'.encode(),
+         "application/json"),
+        (orjson.dumps({"detector": 7, "output": s["prose"], "tenant_id": TENANT}),
+         "application/json"),
+        (orjson.dumps({s["aws_key"]: s["card"], "detector": "presidio"}), "application/json"),
+        (s["prose"].encode(), "text/plain"),
+        (orjson.dumps({"requests": s["email"]}), "application/json"),
+    ]  # fmt: skip
+
+
+@dataclass
+class Run:
+    """What one run set up and captured, for the sink readers."""
+
+    backend: str
+    state_dir: Path
+    database_url: str | None
+    logs: list[str] = field(default_factory=list)
+
+
+SinkReader = Callable[[Run], Awaitable[dict[str, bytes]]]
+
+
+async def sqlite_files(run: Run) -> dict[str, bytes]:
+    """The embedded database as it lies on disk: main file, WAL and shared memory."""
+    if run.backend != "sqlite":
+        return {}
+    return {p.name: p.read_bytes() for p in run.state_dir.glob(f"{SQLITE_FILE}*")}
+
+
+async def postgres_tables(run: Run) -> dict[str, bytes]:
+    """Every row of every table of the test database, as JSON."""
+    if run.backend != "postgresql" or run.database_url is None:
+        return {}
+    engine = create_engine(run.database_url, poolclass=NullPool)
+    dumped: dict[str, bytes] = {}
+    try:
+        async with engine.connect() as connection:
+            await act_for(connection, ALL_TENANTS)
+            tables = (
+                await connection.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                )
+            ).scalars()
+            for table in list(tables):
+                rows = await connection.execute(
+                    text(f'SELECT row_to_json(t)::text FROM "{table}" t')
+                )
+                dumped[f"pg:{table}"] = "\n".join(rows.scalars()).encode()
+    finally:
+        await engine.dispose()
+    assert "pg:audit_events" in dumped
+    return dumped
+
+
+async def captured_logs(run: Run) -> dict[str, bytes]:
+    """Every log record of every logger, and the CLI's stdout and stderr."""
+    return {"logs": "\n".join(run.logs).encode()}
+
+
+async def state_dir_files(run: Run) -> dict[str, bytes]:
+    """Every file under state_dir (database, unmapped queue, anchors, secrets, ...)."""
+    return {
+        str(p.relative_to(run.state_dir)): p.read_bytes()
+        for p in sorted(run.state_dir.rglob("*"))
+        if p.is_file()
+    }
+
+
+#: The sinks checked. Append a reader for each new sink (ClickHouse, object store).
+SINK_READERS: list[SinkReader] = [sqlite_files, postgres_tables, captured_logs, state_dir_files]
+
+
+class _Capture(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        if record.exc_info:
+            self.lines.append(logging.Formatter().formatException(record.exc_info))
+        self.lines.append(repr(getattr(record, "__dict__", {})))
+
+
+@asynccontextmanager
+async def _capturing(lines: list[str]) -> AsyncIterator[None]:
+    """Capture every record, including loggers that do not propagate to the root."""
+    handler = _Capture(lines)
+    loggers = [logging.getLogger(), *(
+        logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+    )]  # fmt: skip
+    previous = logging.getLogger().level
+    logging.getLogger().setLevel(logging.DEBUG)
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        logging.getLogger().setLevel(previous)
+
+
+async def _over_http(s: dict[str, str], database: dict[str, str]) -> int:
+    """Every probe through /map and /map/batch, plus malformed bodies; returns 200s."""
+    settings = load_settings(database=database, idempotency={"enabled": True, "backend": "memory"})
+    app = create_app(settings)
+    runtime = app.state.runtime
+    assert (runtime.writer_process is not None) is (settings.audit.writer == "process")
+    await upgrade(runtime.engine)
+    ok = 0
+    headers = {"Idempotency-Key": s["idempotency_key"], "X-Client-Note": s["header"]}
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://m") as client:
+            for index, payload in enumerate(_probes(s)):
+                key = {"Idempotency-Key": f"{s['idempotency_key']}-{index}"}
+                response = await client.post("/map", json=payload, headers={**headers, **key})
+                assert response.status_code < 500, response.text
+                ok += response.status_code == 200
+            batch = await client.post("/map/batch", json={"requests": _probes(s)}, headers=headers)
+            assert batch.status_code == 200, batch.text
+            ok += batch.json()["succeeded"]
+            for body, content_type in _malformed(s):
+                for route in ("/map", "/map/batch"):
+                    response = await client.post(
+                        route, content=body, headers={**headers, "content-type": content_type}
+                    )
+                    assert 400 <= response.status_code < 500, response.text
+    finally:
+        await runtime.aclose()
+    return ok
+
+
+def _over_cli(s: dict[str, str], tmp_path: Path, logs: list[str]) -> None:
+    runner = CliRunner()
+    everything = " ".join(s[k] for k in ("ssn", "email", "card", "aws_key", "prose"))
+    lines = [orjson.dumps(p).decode() for p in _probes(s)]
+    lines.append(f'{{"detector": "presidio", "output": "{s["ssn"]}"')  # broken line
+    jsonl = tmp_path / "batch.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n")
+    runs = [
+        ["map", "--detector", "presidio", "--output", everything, "--tenant", TENANT],
+        ["map", "--detector", "presidio", "--output", "US_SSN", "--tenant", TENANT],
+        ["map", "--detector", "fms-detector", "--tenant", TENANT,
+         "--output", orjson.dumps(_probes(s)[4]["output"]).decode()],
+        ["map", "--detector", everything, "--output", "x", "--tenant", TENANT],
+        ["batch", str(jsonl), "--workers", "1"],
+    ]  # fmt: skip
+    for args in runs:
+        result = runner.invoke(cli, args)
+        logs.extend([result.stdout, result.stderr])
+        assert result.exit_code in (0, 1, 2), result.output
+
+
+@pytest.mark.parametrize(
+    ("backend", "writer"),
+    [*((backend, "inline") for backend in BACKENDS), ("sqlite", "process")],
+)
+async def test_secrets_reach_no_sink(
+    backend: str,
+    writer: str,
+    state_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    s = _secrets()
+    monkeypatch.setenv("LLAMA_MAPPER_OBSERVABILITY__LOG_LEVEL", "DEBUG")  # the most logging
+    # process: the evidence crosses a pipe to the writer child, whose stderr is captured.
+    monkeypatch.setenv("LLAMA_MAPPER_AUDIT__WRITER", writer)
+    async with _database(backend) as url:
+        database = {"url": url} if url else {}
+        run = Run(backend, state_dir, url)
+        async with _capturing(run.logs):
+            mapped = await _over_http(s, database)
+            if url:
+                monkeypatch.setenv("LLAMA_MAPPER_DATABASE__URL", url)  # the CLI's database
+            await asyncio.to_thread(_over_cli, s, tmp_path, run.logs)
+        # What the configured handlers rendered to stdout/stderr (the access log too).
+        rendered = capfd.readouterr()
+        run.logs += [rendered.out, rendered.err]
+        assert mapped >= 4, "the probes must produce mappings (and so evidence)"
+        recorded = await _event_count(backend, state_dir, url)
+        assert recorded >= mapped, "the evidence store must have recorded the mappings"
+        sinks: dict[str, bytes] = {}
+        for reader in SINK_READERS:
+            sinks.update(await reader(run))
+        # Witnesses: each sink holds what it should (labels, routes), so an empty or
+        # unread sink cannot pass for a clean one.
+        stored = b"".join(v for k, v in sinks.items() if k.startswith(("pg:", SQLITE_FILE)))
+        assert b"PII.Identifier.SSN" in stored, "the evidence rows were not read"
+        assert b"/map/batch" in sinks["logs"], "the access log was not captured"
+        assert any(k.startswith("secrets/") for k in sinks), "state_dir was not read"
+        for name, content in sinks.items():
+            lowered = content.lower()
+            for what, secret in s.items():
+                assert secret.lower().encode() not in lowered, f"{what} leaked into {name}"
+
+
+@asynccontextmanager
+async def _database(backend: str) -> AsyncIterator[str | None]:
+    if backend == "sqlite":
+        yield None
+        return
+    async with postgres_database() as url:
+        yield url
+
+
+async def _event_count(backend: str, state_dir: Path, url: str | None) -> int:
+    engine = create_engine(url or f"sqlite+aiosqlite:///{state_dir / SQLITE_FILE}")
+    try:
+        store = EventStore(engine)
+        assert (await store.verify(TENANT)).ok
+        return await store.count(TENANT)
+    finally:
+        await engine.dispose()

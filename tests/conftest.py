@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from llama_mapper.catalog import Catalog, load_catalog
 from llama_mapper.config.settings import Settings, load_settings
 from llama_mapper.service import MapperService
 from llama_mapper.storage.db.migrate import upgrade
+
+# The rules-contract tests (OTHER.Unknown for labels no rule knows, exact provenance) run
+# with the learned tier off, here and in every CLI subprocess; tests/model/ turns it on.
+os.environ["LLAMA_MAPPER_LEARNED__ENABLED"] = "false"
 
 
 @pytest.fixture(scope="session")

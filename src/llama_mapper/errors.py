@@ -111,12 +111,20 @@ class EvidenceBacklogged(MapperError):
     retryable = True
 
 
-def describe_validation_errors(errors: Iterable[Mapping[str, Any]], limit: int = 5) -> str:
+def describe_validation_errors(
+    errors: Iterable[Mapping[str, Any]], limit: int = 5, *, hide_extra_keys: bool = False
+) -> str:
     """Where and what is wrong, for a client: never the offending value, and never a key
-    the client invented (an unexpected field name may itself be content)."""
+    the client invented (an unexpected field name may itself be content).
+
+    ``hide_extra_keys`` also masks identifier-shaped invented keys (``extra_forbidden``
+    errors), for APIs whose bodies carry content (orch's): a one-word key may be a token.
+    """
     parts = []
     for error in list(errors)[:limit]:
         where = [_loc_part(p) for p in error.get("loc", ()) if p != "body"]
+        if hide_extra_keys and error.get("type") == "extra_forbidden" and where:
+            where[-1] = "<field>"
         parts.append(f"{'.'.join(where) or 'body'}: {error.get('msg', 'invalid')}")
     return "; ".join(parts)
 

@@ -123,7 +123,9 @@ def _redis(settings: Settings) -> Redis | None:
     )
 
 
-def secret_provider(settings: Settings) -> SecretProvider:
+def secret_provider(
+    settings: Settings, also_generated: frozenset[str] = frozenset()
+) -> SecretProvider:
     """This deployment's secrets. Of the missing ones, only keys the mapper itself owns
     (the API-key pepper, the fingerprint key, the anchor signing key) are generated for an
     embedded install; anything else is reported."""
@@ -137,6 +139,7 @@ def secret_provider(settings: Settings) -> SecretProvider:
                 ANCHOR_SECRET,
                 settings.audit.metadata_kek_secret,
             }
+            | also_generated
         ),
     )
 
@@ -156,12 +159,18 @@ def build_runtime(
     *,
     service: MapperService | None = None,
     config_file: Path | None = None,
+    metrics: Metrics | None = None,
+    generated_secrets: frozenset[str] = frozenset(),
 ) -> Runtime:
+    """``metrics`` and ``generated_secrets`` let another service built on these backends
+    (orch) bring its own metric namespace and its own embedded-install keys."""
     service = service or MapperService.from_settings(settings, config_file)
     settings = service.settings
     backends = (*DEFAULT_BACKENDS, ANALYTICS_BACKEND) if settings.analytics.enabled else None
-    metrics = Metrics.for_catalog(service.catalog, **({"backends": backends} if backends else {}))
-    secrets = secret_provider(settings)
+    metrics = metrics or Metrics.for_catalog(
+        service.catalog, **({"backends": backends} if backends else {})
+    )
+    secrets = secret_provider(settings, generated_secrets)
     engine = database_engine(settings, secrets)
     redis = _redis(settings)
     # One batcher for the limiter and the idempotency store: a request's commands and those

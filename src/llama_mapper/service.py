@@ -32,15 +32,17 @@ from llama_mapper.errors import (
     describe_validation_errors,
 )
 from llama_mapper.mapping.engine import MappingEngine, MappingResult
-from llama_mapper.mapping.learned import LearnedTier
+from llama_mapper.mapping.learned import LearnedThresholds, LearnedTier
 from llama_mapper.mapping.thresholds import ThresholdOverrides
+from llama_mapper.model.serving import RULES_ONLY, tier_from_settings
 from llama_mapper.observability.tracing import span
 from llama_mapper.privacy.guard import GuardLimits, RawContentError, check_raw_content
 from llama_mapper.schemas import DetectorRequest, MapperPayload
 from llama_mapper.storage.thresholds import StoredThresholds, ThresholdFile
 from llama_mapper.yamlio import DataFileError
 
-RULES_ONLY = "rules-only"
+#: ``MapperService(learned=...)`` default: the tier the settings ask for.
+FROM_SETTINGS: Any = object()
 _PAYLOAD: TypeAdapter[MapperPayload | DetectorRequest] = TypeAdapter(
     MapperPayload | DetectorRequest
 )
@@ -52,6 +54,7 @@ class _TenantState:
     stored: StoredThresholds
     thresholds: ThresholdOverrides
     limits: GuardLimits
+    learned: LearnedThresholds
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -66,13 +69,19 @@ class MapperService:
         catalog: Catalog,
         *,
         adapters: AdapterRegistry | None = None,
-        learned: LearnedTier | None = None,
+        learned: LearnedTier | None = FROM_SETTINGS,
         overlay_root: Any = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.adapters = adapters or default_registry()
+        self.learned_reason: str | None = None
+        if learned is FROM_SETTINGS:
+            choice = tier_from_settings(settings.learned)
+            learned, self.learned_reason = choice.tier, choice.reason
+        elif learned is None:
+            self.learned_reason = f"{RULES_ONLY} (no learned tier given)"
         self.engine = MappingEngine(
             catalog,
             self.adapters,
@@ -94,7 +103,20 @@ class MapperService:
 
     @property
     def model_version(self) -> str:
-        return self.engine.learned.version if self.engine.learned else RULES_ONLY
+        """The serving model, or ``rules-only`` when there is none (or it failed to load)."""
+        learned = self.engine.learned
+        if learned is None or getattr(learned, "state", None) == "failed":
+            return RULES_ONLY
+        return learned.version
+
+    @property
+    def learned_status(self) -> str:
+        """One line for ``/ready``: which model serves, whether it is loaded, or why none."""
+        learned = self.engine.learned
+        if learned is None:
+            return self.learned_reason or RULES_ONLY
+        status = getattr(learned, "status", None)
+        return status if isinstance(status, str) else f"ok ({learned.version})"
 
     def parse_payload(self, data: object) -> MapperPayload | DetectorRequest:
         try:
@@ -150,7 +172,7 @@ class MapperService:
         except OutputShapeError as exc:
             raise InvalidOutput(f"output of detector {detector!r}: {exc}") from None
         with span("mapper.rules", detector=detector) as mapping:
-            result = self.engine.map_signals(detector, signals, state.thresholds)
+            result = self.engine.map_signals(detector, signals, state.thresholds, state.learned)
             mapping.set(labels=len(result.labels), unmapped=len(result.unmapped))
         return self.response(
             result, detector, tenant, route, request_id or uuid.uuid4().hex, ts or self.now()
@@ -213,7 +235,15 @@ class MapperService:
         cached = self._state.get(tenant)
         if cached is not None and cached.view is view and cached.stored is stored:
             return cached
-        state = _TenantState(view, stored, _overrides(view, stored), _limits(view))
+        state = _TenantState(
+            view,
+            stored,
+            _overrides(view, stored),
+            _limits(view),
+            LearnedThresholds(
+                view.mapping.learned_threshold, dict(view.mapping.learned_detector_thresholds)
+            ),
+        )
         with self._lock:
             self._state[tenant] = state
         return state

@@ -68,6 +68,8 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     state = tmp_path / "state"
     monkeypatch.setenv("LLAMA_MAPPER_STATE_DIR", str(state))
+    # These are the rules' contract tests; tests/model/ runs the CLI with the tier on.
+    monkeypatch.setenv("LLAMA_MAPPER_LEARNED__ENABLED", "false")
     monkeypatch.chdir(tmp_path)
     return state
 

@@ -366,7 +366,11 @@ def test_fix_threshold_out_of_range(cli, tmp_path, value):
 
 def test_fix_packaged_data_has_nothing_to_fix(ok):
     result = ok("detectors", "fix", "--json")
-    assert json.loads(result.stdout) == {"proposals": [], "applied": 0}
+    assert json.loads(result.stdout) == {
+        "proposals": [],
+        "applied": 0,
+        "suggester": "lexical, rules-only (learned.enabled=false)",
+    }
 
 
 def test_fix_apply_never_rewrites_the_packaged_data(cli):

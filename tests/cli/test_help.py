@@ -19,6 +19,8 @@ EXPECTED = {
     ("validate-config",),
     ("show-config",),
     ("init-config",),
+    ("train",),
+    ("evaluate",),
     ("taxonomy",),
     ("taxonomy", "labels"),
     ("taxonomy", "migrate-plan"),

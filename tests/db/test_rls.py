@@ -7,25 +7,38 @@ that forgets (or forges) its tenant filter must be stopped by the database itsel
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.audit.store_support import make_event
 from tests.db.support import postgres_app_role, schema_engine
+from tests.orch.core.conftest import bundle_yaml
 
+from detector_orchestration.policy.store import PolicyStore
 from llama_mapper.analytics import cursors
-from llama_mapper.audit import EventStore, projections
+from llama_mapper.audit import EventStore, MappingEvent, projections
 from llama_mapper.audit.anchors import list_tenants
+from llama_mapper.audit.events import Tombstone
+from llama_mapper.audit.holds import HoldError, list_holds, release_hold, set_hold
+from llama_mapper.audit.keys import MetadataNotFound, reveal_metadata, rewrap, tenants_with_keys
+from llama_mapper.audit.retention import run_retention
 from llama_mapper.auth.model import ApiKeyRecord
 from llama_mapper.auth.store import ApiKeyStore
+from llama_mapper.config.settings import SecretsSettings
+from llama_mapper.crypto import KeyWrapper, MetadataSealer, key_wrapper
+from llama_mapper.retention import RetentionPolicy
+from llama_mapper.secrets import EnvSecretProvider, env_var_name
 from llama_mapper.storage.db.migrate import alembic_config, upgrade
-from llama_mapper.storage.db.schema import TENANT_TABLES, metadata
-from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for
+from llama_mapper.storage.db.schema import TENANT_TABLES, audit_deks, metadata
+from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for, connect_as
+
+KEK = "audit_metadata_kek"
 
 
 def _key(key_id: str, tenant: str) -> ApiKeyRecord:
@@ -40,21 +53,50 @@ def _key(key_id: str, tenant: str) -> ApiKeyRecord:
 
 
 @pytest.fixture
-async def app_engine() -> AsyncIterator[AsyncEngine]:
+def kek_environ() -> dict[str, str]:
+    """The environment the KEK is read from; tests change it to rotate the KEK."""
+    return {env_var_name(KEK): "kek-one"}
+
+
+@pytest.fixture
+def wrapper(kek_environ: dict[str, str]) -> KeyWrapper:
+    secrets = EnvSecretProvider(SecretsSettings(cache_seconds=0), environ=kek_environ)
+    return key_wrapper(secrets, KEK)
+
+
+def _kept(sealer: MetadataSealer, tenant: str, n: int) -> MappingEvent:
+    """Event ``n`` of ``tenant`` keeping one (encrypted) metadata field, as /map stores it."""
+    event = make_event(tenant, n)
+    sealed = sealer.seal(tenant, event.event_id, {"ticket": f"T-{tenant}-{n}"}, ["ticket"])
+    assert sealed is not None
+    return dataclasses.replace(event, metadata=sealed[0], metadata_key=sealed[1])
+
+
+@pytest.fixture
+async def app_engine(wrapper: KeyWrapper) -> AsyncIterator[AsyncEngine]:
     """A schema migrated by, and an engine connected as, an ordinary role; with rows of
-    tenants ``a`` and ``b`` in every tenant-scoped table, written by the app's own paths."""
+    tenants ``a`` and ``b`` in every tenant-scoped table, written by the app's own paths.
+
+    Every event keeps sealed metadata (so ``audit_deks`` has rows of both tenants) and
+    both tenants are on legal hold (``retention_holds``) and have a policy bundle."""
     async with postgres_app_role() as (url, schema, _role):
         engine = schema_engine(url, schema)
         try:
             await upgrade(engine)
             store = EventStore(engine)
-            await store.append([make_event("a", 1), make_event("b", 1), make_event("a", 2)])
-            await store.append([make_event("b", 2)])
+            sealer = MetadataSealer(wrapper)
+            kept = [_kept(sealer, "a", 1), _kept(sealer, "b", 1), _kept(sealer, "a", 2)]
+            await store.append(kept)
+            await store.append([_kept(sealer, "b", 2)])
             keys = ApiKeyStore(engine)
             await keys.create(_key("ka", "a"))
             await keys.create(_key("kb", "b"))
             for tenant in ("a", "b"):  # the analytics shipper's cursors
                 await cursors.advance(engine, "chdb:test", tenant, 1)
+            policies = PolicyStore(engine)
+            for tenant in ("a", "b"):
+                await set_hold(engine, tenant, "litigation", "legal-team")
+                await policies.submit(tenant, bundle_yaml("p", ["presidio"]))
             yield engine
         finally:
             await engine.dispose()
@@ -78,8 +120,12 @@ async def test_the_role_is_really_bound_by_rls(app_engine: AsyncEngine) -> None:
                 )
             )
         ).all()
-    assert {f.relname for f in flags} == {t.name for t in TENANT_TABLES}
-    assert all(f.relrowsecurity and f.relforcerowsecurity and f.owned for f in flags)
+    tenant_scoped = {t.name for t in TENANT_TABLES}
+    assert {f.relname for f in flags if f.relrowsecurity} == tenant_scoped
+    assert all(f.relforcerowsecurity and f.owned for f in flags if f.relname in tenant_scoped)
+    # The only tables left unpoliced are the global ones (no tenant column at all).
+    global_tables = {t.name for t in metadata.tables.values() if "tenant_id" not in t.c}
+    assert {f.relname for f in flags if not f.relrowsecurity} == global_tables
 
 
 def test_every_table_with_a_tenant_id_is_listed_as_tenant_scoped() -> None:
@@ -109,6 +155,74 @@ async def test_app_paths_work_under_rls(app_engine: AsyncEngine) -> None:
     assert await keys.get("kb", tenant_id="a") is None
     assert [k.key_id for k in await keys.list("a")] == ["ka"]
     assert [k.key_id for k in await keys.list()] == ["ka", "kb"]
+
+
+async def _deks_of_every_tenant(engine: AsyncEngine) -> list[tuple[str, str]]:
+    async with connect_as(engine, ALL_TENANTS) as connection:
+        query = select(audit_deks.c.tenant_id, audit_deks.c.event_id).order_by(
+            audit_deks.c.tenant_id, audit_deks.c.event_id
+        )
+        return [(str(t), str(e)) for t, e in (await connection.execute(query)).all()]
+
+
+async def test_holds_retention_and_kept_metadata_work_under_rls(
+    app_engine: AsyncEngine, wrapper: KeyWrapper, kek_environ: dict[str, str]
+) -> None:
+    store = EventStore(app_engine)
+    # Holds: listed per tenant and across tenants, and a second hold is refused (so the
+    # check inside set_hold really sees the first one).
+    holds = await list_holds(app_engine)
+    assert sorted((h.tenant_id, h.set_by, h.active) for h in holds) == [
+        ("a", "legal-team", True),
+        ("b", "legal-team", True),
+    ]
+    assert [h.tenant_id for h in await list_holds(app_engine, "a")] == ["a"]
+    with pytest.raises(HoldError, match="already on legal hold"):
+        await set_hold(app_engine, "a", "again", "legal-team")
+    # Kept metadata opens, for the tenant asked for only.
+    assert await reveal_metadata(store, wrapper, "a", "a-ev-1") == {"ticket": "T-a-1"}
+    with pytest.raises(MetadataNotFound):
+        await reveal_metadata(store, wrapper, "b", "a-ev-1")
+    # Rotate the KEK and re-wrap every tenant's keys; they open after the old KEK retires.
+    kek_environ[env_var_name(KEK)] = "kek-two"
+    kek_environ[env_var_name(KEK) + "_PREVIOUS"] = "kek-one"
+    assert await tenants_with_keys(app_engine) == ["a", "b"]
+    results = [await rewrap(app_engine, wrapper, t) for t in await tenants_with_keys(app_engine)]
+    assert [(r.tenant_id, r.rewrapped, r.already_current) for r in results] == [
+        ("a", 2, 0),
+        ("b", 2, 0),
+    ]
+    again = await rewrap(app_engine, wrapper, "a")
+    assert (again.rewrapped, again.already_current) == (0, 2)
+    del kek_environ[env_var_name(KEK) + "_PREVIOUS"]
+    assert await reveal_metadata(store, wrapper, "b", "b-ev-2") == {"ticket": "T-b-2"}
+    # Retention: both tenants held, nothing goes.
+    later = datetime(2029, 1, 1, tzinfo=UTC)
+    held = await run_retention(app_engine, RetentionPolicy(), now=later)
+    assert [(o.tenant_id, o.held, o.deleted) for o in held] == [("a", True, 0), ("b", True, 0)]
+    assert await release_hold(app_engine, "a", "case closed", "legal-team") == 1
+    active = await list_holds(app_engine, active_only=True)
+    assert [h.tenant_id for h in active] == ["b"]
+    released = await list_holds(app_engine, "a")
+    assert [(h.released_by, h.release_reason) for h in released] == [("legal-team", "case closed")]
+    dry = await run_retention(app_engine, RetentionPolicy(), now=later, dry_run=True)
+    assert [(o.tenant_id, o.held, o.deleted) for o in dry] == [("a", False, 2), ("b", True, 0)]
+    # Released: a's events and their data keys go, a tombstone stays; b is untouched.
+    outcomes = await run_retention(app_engine, RetentionPolicy(), now=later)
+    assert [(o.tenant_id, o.held, o.deleted, o.first_seq, o.last_seq) for o in outcomes] == [
+        ("a", False, 2, 1, 2),
+        ("b", True, 0, None, None),
+    ]
+    assert outcomes[0].tombstones == (3,)
+    survivors = [s async for s in store.iter_events("a")]
+    assert [(s.seq, type(s.event)) for s in survivors] == [(3, Tombstone)]
+    assert (await store.verify("a")).ok
+    assert (await store.verify("b")).ok
+    assert await store.count("b") == 2
+    assert await _deks_of_every_tenant(app_engine) == [("b", "b-ev-1"), ("b", "b-ev-2")]
+    with pytest.raises(MetadataNotFound):
+        await reveal_metadata(store, wrapper, "a", "a-ev-1")  # deleted with its event
+    assert await projections.position(app_engine, "a") == 3
 
 
 @pytest.mark.parametrize("table", [t.name for t in TENANT_TABLES])
@@ -165,14 +279,14 @@ async def test_the_tenant_setting_does_not_outlive_its_transaction(
 
 
 async def test_the_migration_downgrades_and_upgrades_again(app_engine: AsyncEngine) -> None:
-    def rls_flags(connection: Connection) -> set[bool]:
+    def rls_flags(connection: Connection) -> dict[str, bool]:
         rows = connection.execute(
             text(
-                "SELECT relrowsecurity FROM pg_class WHERE relkind = 'r' "
+                "SELECT relname, relrowsecurity FROM pg_class WHERE relkind = 'r' "
                 "AND relnamespace = current_schema()::regnamespace AND relname <> 'alembic_version'"
             )
         )
-        return {bool(flag) for (flag,) in rows}
+        return {str(name): bool(flag) for name, flag in rows}
 
     def downgrade(connection: Connection) -> None:
         config = alembic_config()
@@ -181,7 +295,9 @@ async def test_the_migration_downgrades_and_upgrades_again(app_engine: AsyncEngi
 
     async with app_engine.begin() as connection:
         await connection.run_sync(downgrade)
-        assert await connection.run_sync(rls_flags) == {False}
+        assert set((await connection.run_sync(rls_flags)).values()) == {False}
     await upgrade(app_engine)
     async with app_engine.connect() as connection:
-        assert await connection.run_sync(rls_flags) == {True}
+        flags = await connection.run_sync(rls_flags)
+    # Every tenant table policed again; only global tables (no tenant column) are not.
+    assert flags == {t.name: "tenant_id" in t.c for t in metadata.tables.values()}

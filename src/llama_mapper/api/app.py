@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -64,7 +65,10 @@ def create_app(
             await runtime.anchor_scheduler.start()  # a no-op when another worker anchored
         if runtime.retention is not None:
             runtime.retention.start()
+        preload = _preload_learned_tier(service)
         yield
+        if preload is not None:
+            await preload  # a load still running must not outlive the runtime
         # Keep what no tier could map, for `mapper detectors fix`, across restarts.
         unmapped = UnmappedFile.in_state_dir(service.settings.state_dir)
         unmapped.add(service.engine.unmapped.drain())
@@ -92,11 +96,23 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     app.include_router(map_routes.router)
     app.include_router(health.router)
-    _install_error_handlers(app, max_body)
+    install_error_handlers(app, max_body)
     app.state.tracer_provider = setup_tracing(app, runtime.settings.observability)
     if runtime.auth is None:
         _drop_security_from_openapi(app)
     return app
+
+
+def _preload_learned_tier(service: MapperService) -> asyncio.Future[object] | None:
+    """Load the learned tier's model in a thread while traffic starts.
+
+    Mapping runs on the event loop, so a model loaded on demand stalls every request for the
+    seconds the load takes; loaded here, only requests that need it before it is ready wait.
+    """
+    load = getattr(service.engine.learned, "load", None)
+    if not service.settings.learned.preload or not callable(load):
+        return None
+    return asyncio.ensure_future(asyncio.to_thread(load))
 
 
 def _drop_security_from_openapi(app: FastAPI) -> None:
@@ -121,7 +137,10 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", "unknown"))
 
 
-def _install_error_handlers(app: FastAPI, max_body: int) -> None:
+def install_error_handlers(app: FastAPI, max_body: int, *, hide_extra_keys: bool = False) -> None:
+    """The ErrorBody handlers; the orchestration service installs the same ones, hiding
+    even identifier-shaped invented keys (see describe_validation_errors)."""
+
     @app.exception_handler(MapperError)
     async def mapper_error(request: Request, exc: MapperError) -> Response:
         return error_response(exc, request_id_of(request))
@@ -131,7 +150,7 @@ def _install_error_handlers(app: FastAPI, max_body: int) -> None:
         if any(err.get("type") == "json_invalid" for err in exc.errors()):
             error: MapperError = InvalidJSON("request body is not valid JSON")
         else:
-            error = InvalidRequest(_validation_summary(exc))
+            error = InvalidRequest(_validation_summary(exc, hide_extra_keys))
         return error_response(error, request_id_of(request))
 
     @app.exception_handler(StarletteHTTPException)
@@ -161,8 +180,8 @@ def _http_error(exc: StarletteHTTPException) -> MapperError:
     return error
 
 
-def _validation_summary(exc: RequestValidationError) -> str:
-    return describe_validation_errors(exc.errors())
+def _validation_summary(exc: RequestValidationError, hide_extra_keys: bool = False) -> str:
+    return describe_validation_errors(exc.errors(), hide_extra_keys=hide_extra_keys)
 
 
 __all__ = ["create_app", "validation_message"]

@@ -231,7 +231,7 @@ class RequestGuard:
             await _quietly(store.abandon(scope, body_fingerprint))
             raise
         try:
-            if response.status_code < 500 and response.status_code not in _NOT_STORED:
+            if _storable(response):
                 kept = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
                 stored = StoredResponse(response.status_code, bytes(response.body), kept)
                 await store.complete(scope, body_fingerprint, stored, ttl)
@@ -256,6 +256,15 @@ def _add_headers(response: Response, headers: list[tuple[bytes, bytes]]) -> None
 
 
 _KEPT_HEADERS = {"content-type", "deprecation", "sunset", "link", "x-request-id"}
+
+
+def _storable(response: Response) -> bool:
+    """Final answers are recorded for replay, except those marked ``Cache-Control:
+    no-store`` (an answer that quotes content, like orch's redacted text, must not be
+    kept in the idempotency store)."""
+    if response.status_code >= 500 or response.status_code in _NOT_STORED:
+        return False
+    return "no-store" not in response.headers.get("cache-control", "").lower()
 
 
 async def _quietly(awaitable: Awaitable[None]) -> None:

@@ -20,6 +20,7 @@ from llama_mapper.audit.store import lock_head
 from llama_mapper.config.overlays import TENANT_ID
 from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE
 from llama_mapper.storage.db.schema import retention_holds
+from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for, connect_as
 
 _MAX_TEXT = 500
 
@@ -71,7 +72,13 @@ def _check_tenant(tenant_id: str) -> str:
 
 
 async def is_held(connection: AsyncConnection, tenant_id: str) -> bool:
-    """Whether the tenant has an active hold (read in the caller's transaction)."""
+    """Whether the tenant has an active hold (read in the caller's transaction).
+
+    Under row-level security a transaction acting for nobody sees no holds, and "not
+    held" would then let retention delete held evidence; so this makes the rest of the
+    caller's transaction act for ``tenant_id`` (its callers go on with that tenant anyway).
+    """
+    await act_for(connection, tenant_id)
     query = (
         select(retention_holds.c.hold_id)
         .where(retention_holds.c.tenant_id == tenant_id, retention_holds.c.released_at.is_(None))
@@ -96,6 +103,7 @@ async def set_hold(
     )
     writer = engine.execution_options(**{SQLITE_IMMEDIATE: True})
     async with writer.begin() as connection:
+        await act_for(connection, hold.tenant_id)
         await lock_head(connection, tenant_id)  # serialises with retention runs
         if await is_held(connection, tenant_id):
             raise HoldError(f"tenant {tenant_id} is already on legal hold")
@@ -123,6 +131,7 @@ async def release_hold(
     released_by = _check_text("who", released_by)
     writer = engine.execution_options(**{SQLITE_IMMEDIATE: True})
     async with writer.begin() as connection:
+        await act_for(connection, tenant_id)
         result = await connection.execute(
             update(retention_holds)
             .where(
@@ -151,7 +160,9 @@ async def list_holds(
         query = query.where(retention_holds.c.tenant_id == tenant_id)
     if active_only:
         query = query.where(retention_holds.c.released_at.is_(None))
-    async with engine.connect() as connection:
+    # Without a tenant the listing spans tenants (``mapper retention holds``): the bypass.
+    scope = ALL_TENANTS if tenant_id is None else tenant_id
+    async with connect_as(engine, scope) as connection:
         rows = (await connection.execute(query)).all()
     return [
         Hold(

@@ -19,6 +19,7 @@ from llama_mapper.audit.events import MappingEvent
 from llama_mapper.audit.store import EventStore
 from llama_mapper.crypto import DecryptionError, KeyWrapper, open_fields
 from llama_mapper.storage.db.schema import audit_deks
+from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for, connect_as
 
 
 class MetadataNotFound(ValueError):
@@ -49,7 +50,7 @@ async def reveal_metadata(
     query = select(audit_deks.c.kek_id, audit_deks.c.wrapped_dek).where(
         audit_deks.c.tenant_id == tenant_id, audit_deks.c.event_id == event_id
     )
-    async with store.engine.connect() as connection:
+    async with connect_as(store.engine, tenant_id) as connection:
         row = (await connection.execute(query)).first()
     if row is None:
         raise DecryptionError("the event's data key is gone (deleted or never stored)")
@@ -70,7 +71,7 @@ async def rewrap(engine: AsyncEngine, wrapper: KeyWrapper, tenant_id: str) -> Re
         .where(audit_deks.c.tenant_id == tenant_id)
         .group_by(audit_deks.c.kek_id, audit_deks.c.wrapped_dek)
     )
-    async with engine.connect() as connection:
+    async with connect_as(engine, tenant_id) as connection:
         keys = [(str(k), str(w), int(n)) for k, w, n in (await connection.execute(query)).all()]
     rewrapped = current = 0
     for kek_id, wrapped, events in keys:
@@ -79,6 +80,7 @@ async def rewrap(engine: AsyncEngine, wrapper: KeyWrapper, tenant_id: str) -> Re
             current += events
             continue
         async with engine.begin() as connection:
+            await act_for(connection, tenant_id)
             result = await connection.execute(
                 update(audit_deks)
                 .where(
@@ -93,6 +95,9 @@ async def rewrap(engine: AsyncEngine, wrapper: KeyWrapper, tenant_id: str) -> Re
 
 
 async def tenants_with_keys(engine: AsyncEngine) -> list[str]:
+    """Every tenant with a wrapped data key, for ``mapper audit rewrap`` of all tenants."""
     query = select(audit_deks.c.tenant_id).distinct().order_by(audit_deks.c.tenant_id)
-    async with engine.connect() as connection:
+    # Listing tenants spans them all: the row-level-security bypass (no key is read here;
+    # each tenant is then re-wrapped acting for itself only).
+    async with connect_as(engine, ALL_TENANTS) as connection:
         return [str(t) for t in (await connection.execute(query)).scalars()]

@@ -37,6 +37,7 @@ from llama_mapper.audit.store import lock_head, stored_from_row
 from llama_mapper.retention import Decision, RetentionPolicy, cutoff_for, decide, format_ts
 from llama_mapper.storage.db.engine import SQLITE_IMMEDIATE
 from llama_mapper.storage.db.schema import audit_deks, audit_events, audit_heads
+from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for, connect_as
 
 logger = logging.getLogger("llama_mapper.audit")
 
@@ -70,8 +71,11 @@ class TenantOutcome:
 
 
 async def tenants_with_events(engine: AsyncEngine) -> list[str]:
+    """Every tenant with a chain, the default scope of a run."""
     query = select(audit_heads.c.tenant_id).where(audit_heads.c.seq > 0)
-    async with engine.connect() as connection:
+    # Finding the tenants spans them all: the row-level-security bypass. Each tenant's
+    # decision and deletion then runs acting for that tenant only.
+    async with connect_as(engine, ALL_TENANTS) as connection:
         return sorted(str(t) for t in (await connection.execute(query)).scalars())
 
 
@@ -91,7 +95,7 @@ async def run_retention(
     for tenant in chosen:
         cutoff = cutoff_for(policy, tenant, moment)
         if dry_run:
-            async with engine.connect() as connection:
+            async with connect_as(engine, tenant) as connection:
                 decision = await _decide(connection, tenant, cutoff)
             outcomes.append(_outcome(decision, (), dry_run=True))
         else:
@@ -161,9 +165,12 @@ async def _expire(
     tombstones: list[int] = []
     first_deleted: int | None = None
     last_deleted: int | None = None
+    count = 0
     held = False
     while True:
         async with writer.begin() as connection:
+            # Deletion and tombstone are one tenant's rows: row-level security checks them.
+            await act_for(connection, tenant)
             head_seq, head_hash = await lock_head(connection, tenant)
             decision = await _decide(connection, tenant, cutoff, limit=batch)
             held = decision.held
@@ -173,9 +180,11 @@ async def _expire(
                 connection, decision, head_seq, head_hash, reason, now
             )
         tombstones.append(tombstone_seq)
+        # Summed per batch, not taken from the seq range: a concurrent run may delete the
+        # batches in between, and those are its deletions, not this run's.
+        count += decision.count
         first_deleted = decision.first_seq if first_deleted is None else first_deleted
         last_deleted = decision.last_seq
-    count = 0 if first_deleted is None or last_deleted is None else last_deleted - first_deleted + 1
     if count:
         logger.info("retention deleted %d events of a tenant in %d batches", count, len(tombstones))
     return TenantOutcome(

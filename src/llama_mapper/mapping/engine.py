@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from llama_mapper.adapters.base import Signal
 from llama_mapper.adapters.registry import AdapterRegistry
 from llama_mapper.catalog import Catalog
-from llama_mapper.mapping.learned import LearnedTier
+from llama_mapper.mapping.learned import LearnedThresholds, LearnedTier
 from llama_mapper.mapping.thresholds import ThresholdOverrides
 from llama_mapper.mapping.unmapped import NOT_A_LABEL, UnmappedLabels, label_shaped
 from llama_mapper.packs.model import DetectorPack
@@ -87,23 +87,35 @@ class MappingEngine:
         return self.adapters.parse(pack.adapter, output, pack.score_scale)
 
     def map(
-        self, detector: str, output: object, thresholds: ThresholdOverrides | None = None
+        self,
+        detector: str,
+        output: object,
+        thresholds: ThresholdOverrides | None = None,
+        learned_thresholds: LearnedThresholds | None = None,
     ) -> MappingResult:
-        return self.map_signals(detector, self.parse(detector, output), thresholds)
+        return self.map_signals(
+            detector, self.parse(detector, output), thresholds, learned_thresholds
+        )
 
     def map_signals(
         self,
         detector: str,
         signals: list[Signal],
         thresholds: ThresholdOverrides | None = None,
+        learned_thresholds: LearnedThresholds | None = None,
     ) -> MappingResult:
         pack = self.catalog.packs.get(detector)
         limits = thresholds or DEFAULT_THRESHOLDS
+        accept = (
+            learned_thresholds.threshold(detector)
+            if learned_thresholds is not None
+            else self.learned_threshold
+        )
         acc = _Accumulator()
         if pack is None:
             acc.notes.append("no detector pack: matched on taxonomy names and aliases only")
         for signal in signals:
-            self._map_signal(detector, pack, signal, limits, acc)
+            self._map_signal(detector, pack, signal, limits, accept, acc)
         return self._finish(pack, signals, acc)
 
     def _map_signal(
@@ -112,13 +124,14 @@ class MappingEngine:
         pack: DetectorPack | None,
         signal: Signal,
         limits: ThresholdOverrides,
+        accept: float,
         acc: _Accumulator,
     ) -> None:
         score = 1.0 if signal.score is None else signal.score
         found = self._rules(pack, signal.label)
         below = score < limits.threshold(detector, pack, signal.label)
         if found is None:
-            found = self._learned(detector, signal.label, acc)
+            found = self._learned(detector, signal.label, accept, acc)
         if found is None:
             self.unmapped.record(detector, signal.label)
             if not below:
@@ -147,15 +160,17 @@ class MappingEngine:
         return None
 
     def _learned(
-        self, detector: str, label: str, acc: _Accumulator
+        self, detector: str, label: str, accept: float, acc: _Accumulator
     ) -> tuple[tuple[str, ...], str, float] | None:
-        if self.learned is None:
+        # Only label-shaped strings reach the model: content sent as a label is never fed
+        # to it (nor memoized by it).
+        if self.learned is None or not label_shaped(label):
             return None
         prediction = self.learned.predict(detector, label)
         if prediction is None:
             return None
         canonical = self._taxonomy.resolve(prediction.label)
-        if canonical is not None and prediction.confidence >= self.learned_threshold:
+        if canonical is not None and canonical != UNKNOWN and prediction.confidence >= accept:
             return (canonical,), "model", prediction.confidence
         acc.candidates[label] = ((prediction.label, prediction.confidence), *prediction.candidates)
         return None

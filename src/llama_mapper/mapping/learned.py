@@ -7,7 +7,8 @@ answer only at or above the configured threshold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -26,3 +27,18 @@ class LearnedTier(Protocol):
     def predict(self, detector: str, label: str) -> Prediction | None:
         """Best canonical label for ``label`` from ``detector``, or ``None`` if unsure."""
         ...
+
+
+@dataclass(frozen=True)
+class LearnedThresholds:
+    """Least confidence at which a model answer is accepted: per detector, else global.
+
+    A tenant overlay's ``mapping`` section builds its own instance, so tenants can be
+    stricter (or looser) than the process default.
+    """
+
+    default: float = 0.8
+    detectors: Mapping[str, float] = field(default_factory=dict)
+
+    def threshold(self, detector: str) -> float:
+        return self.detectors.get(detector, self.default)

@@ -59,7 +59,11 @@ class Metrics:
         known_labels: Iterable[str] | None = None,
         max_tenants: int = 100,
         backends: Iterable[str] = DEFAULT_BACKENDS,
+        namespace: str = "mapper",
     ) -> None:
+        #: Metric name prefix: ``mapper`` here; a service reusing these metrics (orch)
+        #: passes its own so its series never mix with the mapper's.
+        self.namespace = namespace
         self.registry = CollectorRegistry()
         self.known_detectors = frozenset(known_detectors)
         #: ``None`` turns the per-tenant label counter off: without the taxonomy every
@@ -70,68 +74,68 @@ class Metrics:
         self._tenants: set[str] = set()
         self._tenant_lock = threading.Lock()
         self.legacy_requests = Counter(
-            "mapper_legacy_requests",
+            f"{namespace}_legacy_requests",
             "Requests that used the deprecated DetectorRequest shape.",
             registry=self.registry,
         )
         self.mapped_labels = Counter(
-            "mapper_mapped_labels",
+            f"{namespace}_mapped_labels",
             "Canonical labels returned, by the method that found them.",
             ["method"],
             registry=self.registry,
         )
         self.unmapped_labels = Counter(
-            "mapper_unmapped_labels",
+            f"{namespace}_unmapped_labels",
             "Vendor labels no tier could map, by detector.",
             ["detector"],
             registry=self.registry,
         )
         self.responses = Counter(
-            "mapper_responses",
+            f"{namespace}_responses",
             "Mapping responses by route and outcome.",
             ["route", "outcome"],
             registry=self.registry,
         )
         self.http_requests = Counter(
-            "mapper_http_requests",
+            f"{namespace}_http_requests",
             "HTTP requests by route template, method and status code.",
             ["route", "method", "status"],
             registry=self.registry,
         )
         self.http_latency = Histogram(
-            "mapper_http_request_duration_seconds",
+            f"{namespace}_http_request_duration_seconds",
             "Time from the first byte in to the last byte out, by route template and method.",
             ["route", "method"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.ratelimit_decisions = Counter(
-            "mapper_ratelimit_decisions",
+            f"{namespace}_ratelimit_decisions",
             "Rate-limit decisions; degraded_* means the limiter backend was unreachable.",
             ["outcome"],
             registry=self.registry,
         )
         self.idempotency_outcomes = Counter(
-            "mapper_idempotency_outcomes",
+            f"{namespace}_idempotency_outcomes",
             "What an Idempotency-Key did to a request.",
             ["outcome"],
             registry=self.registry,
         )
         self.backend_up = Gauge(
-            "mapper_backend_up",
+            f"{namespace}_backend_up",
             "1 when the backend answered its last check, 0 when it did not.",
             ["backend"],
             registry=self.registry,
         )
         self.labels_by_tenant = Counter(
-            "mapper_labels_by_tenant",
+            f"{namespace}_labels_by_tenant",
             f"Canonical labels returned per tenant; tenants beyond the first {max_tenants} "
             f'seen are counted as tenant="{OTHER_TENANT}".',
             ["tenant", "label"],
             registry=self.registry,
         )
         self.findings = Counter(
-            "mapper_findings",
+            f"{namespace}_findings",
             'Vendor findings by detector; mapped="no" ones fell through every tier. '
             "Unknown-label ratio: no / (yes + no).",
             ["detector", "mapped"],

@@ -4,7 +4,8 @@ Two things need a person's attention: pack targets that are not canonical labels
 or a label from an older taxonomy), and vendor labels seen at run time that no pack maps.
 For both this module ranks canonical labels by similarity and, if asked, writes the
 confident ones into the pack. The ranking is pluggable (``suggest``) so that a learned tier
-can replace the lexical one without touching the rest. Nothing here touches files.
+can replace the lexical one without touching the rest (:func:`learned_suggester`, with
+the lexical ranking kept as its fallback). Nothing here touches files.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from rapidfuzz import fuzz, process
 
@@ -26,6 +27,13 @@ from llama_mapper.taxonomy.normalize import normalize_label
 Suggester = Callable[[str, str], list[tuple[str, float]]]
 
 FixReason = Literal["invalid_target", "unmapped"]
+
+
+class RankingModel(Protocol):
+    """What the learned tier offers here: canonical labels for a text, best first."""
+
+    def rank(self, text: str) -> list[tuple[str, float]]: ...
+
 
 SUGGESTIONS = 3
 #: Labels are a few words; anything longer is prose, and scoring it costs without helping.
@@ -107,6 +115,20 @@ def propose_fixes(
             proposals.append(_proposal(detector, label, None, "unmapped", ranked))
     proposals.sort(key=lambda p: (p.detector, p.vendor_label, p.current or ""))
     return proposals
+
+
+def learned_suggester(model: RankingModel, fallback: Suggester) -> Suggester:
+    """Rank with the learned tier (calibrated confidences as similarities).
+
+    ``fallback`` answers whenever the model gives nothing, for example because it could
+    not be loaded: ``detectors fix`` then behaves exactly as without a model.
+    """
+
+    def suggest(detector: str, text: str) -> list[tuple[str, float]]:
+        ranked = model.rank(text)
+        return ranked if ranked else fallback(detector, text)
+
+    return suggest
 
 
 def _ranked(

@@ -11,7 +11,6 @@ from starlette.responses import Response
 from llama_mapper.api.responses import JSONBytes
 from llama_mapper.runtime import Runtime
 from llama_mapper.schemas import HealthResponse, ReadyResponse
-from llama_mapper.service import RULES_ONLY
 from llama_mapper.storage.objects import ObjectStoreError
 
 router = APIRouter(tags=["operations"])
@@ -35,9 +34,7 @@ async def ready(request: Request) -> Response:
     catalog = service.catalog
     checks = {
         "catalog": f"ok ({len(catalog.taxonomy)} labels, {len(catalog.packs)} detector packs)",
-        "learned_tier": "rules-only (no learned tier loaded)"
-        if service.model_version == RULES_ONLY
-        else f"ok ({service.model_version})",
+        "learned_tier": service.learned_status,
         "secrets": f"{runtime.secrets.backend}: {runtime.secrets.health()}",
         "auth": "enabled" if runtime.auth is not None else "DISABLED (auth.enabled=false)",
     }

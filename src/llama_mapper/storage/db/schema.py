@@ -193,6 +193,48 @@ audit_deks = Table(
     Index("ix_audit_deks_tenant_id_kek_id", "tenant_id", "kek_id"),
 )
 
+# The orchestration service (detector_orchestration) keeps its durable state in the same
+# database: its detector registry and its tenants' versioned policy bundles.
+
+#: Registered remote detectors. ``auth_secret`` is the *name* of a secret in the
+#: SecretProvider, never the secret; ``settings`` is JSON (request template, response path,
+#: fms detector id...). ``content_types`` is space-separated, like ``api_keys.scopes``.
+orch_detectors = Table(
+    "orch_detectors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("endpoint", Text, nullable=True),
+    Column("timeout_ms", BigInteger, nullable=False),
+    Column("retries", BigInteger, nullable=False),
+    Column("content_types", Text, nullable=False),
+    Column("auth_secret", Text, nullable=True),
+    Column("pack", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("health", Text, nullable=False),
+    Column("health_checked_at", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: Every submitted version of a tenant's policy bundle; at most one is ``active`` per
+#: (tenant, bundle). ``document`` is the bundle's YAML as submitted.
+orch_policies = Table(
+    "orch_policies",
+    metadata,
+    Column("tenant_id", Text, nullable=False),
+    Column("bundle", Text, nullable=False),
+    Column("version", BigInteger, nullable=False, autoincrement=False),
+    Column("status", Text, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=True),
+    PrimaryKeyConstraint("tenant_id", "bundle", "version"),
+    Index("ix_orch_policies_tenant_id_bundle_status", "tenant_id", "bundle", "status"),
+)
+
 #: How far each tenant's chain has been shipped to an analytics sink (ClickHouse): the
 #: highest seq known to be inserted there. ``sink`` names the destination (the embedded
 #: folder or the server's host and database, never credentials), so pointing
@@ -221,5 +263,6 @@ TENANT_TABLES = (
     proj_positions,
     retention_holds,
     audit_deks,
+    orch_policies,
     analytics_cursors,
 )

@@ -28,6 +28,32 @@ ALL_TENANTS = "*"
 #: The PostgreSQL setting the policies of migration ``0005_rls`` read.
 TENANT_SETTING = "app.tenant_id"
 
+_CONDITION = (
+    f"tenant_id = current_setting('{TENANT_SETTING}', true) "
+    f"OR current_setting('{TENANT_SETTING}', true) = '{ALL_TENANTS}'"
+)
+
+
+def enable_rls_statements(table: str) -> list[str]:
+    """The PostgreSQL DDL a migration runs to put ``table`` under the tenant policy.
+
+    Forced, so it binds the table owner too (the mapper usually owns what it migrates).
+    """
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {table} USING ({_CONDITION}) WITH CHECK ({_CONDITION})",
+    ]
+
+
+def disable_rls_statements(table: str) -> list[str]:
+    return [
+        f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
+        f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
+    ]
+
+
 _SET_TENANT = text(f"SELECT set_config('{TENANT_SETTING}', :tenant, true)")
 
 

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from llama_mapper.storage.db.tenancy import disable_rls_statements, enable_rls_statements
+
 revision: str = "0005_rls"
 down_revision: str | None = "0004_retention"
 branch_labels: str | Sequence[str] | None = None
@@ -35,28 +37,19 @@ TABLES = (
     "retention_holds",
     "audit_deks",
 )
-_CONDITION = (
-    "tenant_id = current_setting('app.tenant_id', true) "
-    "OR current_setting('app.tenant_id', true) = '*'"
-)
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in TABLES:
-        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY tenant_isolation ON {table} "
-            f"USING ({_CONDITION}) WITH CHECK ({_CONDITION})"
-        )
+        for statement in enable_rls_statements(table):
+            op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in TABLES:
-        op.execute(f"DROP POLICY IF EXISTS tenant_isolation ON {table}")
-        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+        for statement in disable_rls_statements(table):
+            op.execute(statement)

@@ -4,8 +4,8 @@ No rows are created: a tenant without a cursor is shipped from its first event. 
 PostgreSQL the table gets the same forced row-level security as every tenant-scoped table
 (policy ``tenant_isolation``, see migration ``0005_rls``).
 
-Revision ID: 0006_analytics
-Revises: 0005_rls
+Revision ID: 0007_analytics
+Revises: 0006_orch
 Create Date: 2026-12-01
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_analytics"
-down_revision: str | None = "0005_rls"
+revision: str = "0007_analytics"
+down_revision: str | None = "0006_orch"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

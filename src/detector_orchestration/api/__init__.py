@@ -1,0 +1,1 @@
+"""orch's HTTP API."""

@@ -1,0 +1,1 @@
+"""Clients of remote detectors; each implements the Detector contract."""

@@ -1,0 +1,1 @@
+"""Pure orchestration rules: coverage, conflicts, decisions and redaction. No I/O here."""

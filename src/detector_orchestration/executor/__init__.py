@@ -1,0 +1,1 @@
+"""Running detectors: deadline, retries, circuit breakers, bulkheads and the result cache."""

@@ -1,0 +1,1 @@
+"""Tenant policy bundles: their YAML schema, versioned store and decision engines."""

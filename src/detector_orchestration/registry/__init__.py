@@ -1,0 +1,1 @@
+"""The detector registry: remote detectors persisted in the database, plus built-ins."""

@@ -1,0 +1,108 @@
+"""The on-disk layout of a trained embedding mapper, readable without torch.
+
+A model folder holds the LoRA adapter (``adapter_model.safetensors`` and
+``adapter_config.json``, as PEFT writes them), the classification head
+(``head.safetensors``), ``labels.json`` (the label index), ``calibration.json`` and
+``model_card.json``. The card alone tells serving the model's version, so ``version_info``
+and ``/ready`` can name the model before (or without) torch being imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+#: The default adapter shipped in the package.
+DEFAULT_VERSION = "embedding-1.0.0"
+PACKAGED_MODELS = Path(__file__).parent / "artifacts"
+DEFAULT_MODEL_DIR = PACKAGED_MODELS / DEFAULT_VERSION
+
+CARD = "model_card.json"
+CARD_MARKDOWN = "MODEL_CARD.md"
+LABELS = "labels.json"
+CALIBRATION = "calibration.json"
+HEAD = "head.safetensors"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+METRICS = "metrics.json"
+REQUIRED_FILES = (CARD, LABELS, CALIBRATION, HEAD, ADAPTER_WEIGHTS, ADAPTER_CONFIG)
+
+
+class ArtifactError(ValueError):
+    """A model folder is missing files or holds inconsistent ones."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is and how it was made (``model_card.json``)."""
+
+    version: str
+    kind: str
+    base_model: str
+    taxonomy_version: str
+    data_hash: str
+    seed: int
+    raw: dict[str, Any]
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        value = self.raw.get("metrics") or {}
+        return dict(value) if isinstance(value, dict) else {}
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ArtifactError(f"{path.name} missing in {path.parent}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+
+
+def check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise ArtifactError(f"model folder {folder} not found")
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ArtifactError(f"model folder {folder} lacks {', '.join(missing)}")
+
+
+def read_card(folder: Path) -> ModelCard:
+    check_folder(folder)
+    data = read_json(folder / CARD)
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{folder / CARD} must hold a JSON object")
+    try:
+        return ModelCard(
+            version=str(data["version"]),
+            kind=str(data["kind"]),
+            base_model=str(data["base_model"]),
+            taxonomy_version=str(data["taxonomy_version"]),
+            data_hash=str(data["data_hash"]),
+            seed=int(data["seed"]),
+            raw=data,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{folder / CARD}: missing or bad field {exc}") from None
+
+
+def read_labels(folder: Path) -> tuple[str, ...]:
+    data = read_json(folder / LABELS)
+    if not isinstance(data, list) or not all(isinstance(x, str) for x in data) or not data:
+        raise ArtifactError(f"{folder / LABELS} must be a non-empty list of labels")
+    return tuple(data)
+
+
+def read_temperature(folder: Path) -> float:
+    data = read_json(folder / CALIBRATION)
+    value = data.get("temperature") if isinstance(data, dict) else None
+    if not isinstance(value, int | float) or value <= 0:
+        raise ArtifactError(f"{folder / CALIBRATION} needs a positive 'temperature'")
+    return float(value)

@@ -1,0 +1,83 @@
+"""A trained embedding mapper loaded for inference (what serving and ``evaluate`` run).
+
+The LoRA adapter is merged into the encoder on load: inference then costs exactly what
+the base model costs, with no adapter indirection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from llama_mapper.model.artifact import (
+    HEAD,
+    ModelCard,
+    read_card,
+    read_labels,
+    read_temperature,
+)
+from llama_mapper.model.embedding import (
+    EmbeddingMapper,
+    configure_threads,
+    default_base_model_dir,
+    load_base,
+    logits_for,
+)
+
+Ranked = list[tuple[str, float]]
+
+
+@dataclass
+class LoadedModel:
+    card: ModelCard
+    labels: tuple[str, ...]
+    temperature: float
+    tokenizer: Any
+    model: EmbeddingMapper
+    #: Tokenizers and torch modules are not documented as thread-safe: one call at a time.
+    lock: threading.Lock
+
+    @classmethod
+    def load(
+        cls, folder: Path, base_dir: Path | None = None, threads: int | None = None
+    ) -> LoadedModel:
+        from peft import PeftModel
+        from safetensors.torch import load_file
+
+        card = read_card(folder)
+        labels = read_labels(folder)
+        temperature = read_temperature(folder)
+        if threads is not None:
+            configure_threads(threads)
+        tokenizer, encoder = load_base(base_dir or default_base_model_dir())
+        merged = PeftModel.from_pretrained(encoder, str(folder)).merge_and_unload()
+        head = load_file(str(folder / HEAD))["prototypes"]
+        if head.shape[0] != len(labels):
+            from llama_mapper.model.artifact import ArtifactError
+
+            raise ArtifactError(f"{folder}: head has {head.shape[0]} rows for {len(labels)} labels")
+        model = EmbeddingMapper(merged, head)
+        model.eval()
+        model.requires_grad_(False)
+        return cls(card, labels, temperature, tokenizer, model, threading.Lock())
+
+    def rank(self, texts: Sequence[str], top: int = 4) -> list[Ranked]:
+        """The ``top`` canonical labels for each text with calibrated probabilities."""
+        if not texts:
+            return []
+        with self.lock, torch.inference_mode():
+            logits = logits_for(self.model, self.tokenizer, texts)
+            probabilities = torch.softmax(logits / self.temperature, dim=-1)
+            values, indices = probabilities.topk(min(top, len(self.labels)), dim=-1)
+        return [
+            [
+                (self.labels[i], float(v))
+                for v, i in zip(row_values.tolist(), row_indices.tolist(), strict=True)
+            ]
+            for row_values, row_indices in zip(values, indices, strict=True)
+        ]

@@ -1,0 +1,117 @@
+"""The embedding mapper as the engine's learned tier: lazy, memoized, process-wide.
+
+Starting a service must stay cheap (tests build hundreds, the CLI one per command), so
+nothing heavy happens until the first label the rules cannot map. The loaded model is
+shared by every tier in the process that names the same folders; answers are memoized per
+``(detector, label)`` in each tier, whose version is fixed, so the memo is per model
+version too. If torch or the model cannot be loaded the tier turns itself off and the
+engine runs rules-only; :meth:`EmbeddingTier.status` says why.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from llama_mapper.mapping.learned import Prediction
+from llama_mapper.model.artifact import ArtifactError, ModelCard, read_card
+
+if TYPE_CHECKING:
+    from llama_mapper.model.loaded import LoadedModel
+
+State = Literal["available", "loaded", "failed"]
+_models: dict[tuple[Path, Path | None, int], LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+def shared_model(folder: Path, base_dir: Path | None, threads: int) -> LoadedModel:
+    """One loaded model per ``(folder, base, threads)`` and process."""
+    from llama_mapper.model.loaded import LoadedModel
+
+    key = (folder.resolve(), base_dir.resolve() if base_dir else None, threads)
+    with _models_lock:
+        model = _models.get(key)
+        if model is None:
+            model = LoadedModel.load(folder, base_dir, threads)
+            _models[key] = model
+        return model
+
+
+class EmbeddingTier:
+    """A :class:`~llama_mapper.mapping.learned.LearnedTier` backed by an embedding mapper."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        base_dir: Path | None = None,
+        threads: int = 1,
+        cache_size: int = 10_000,
+        candidates: int = 3,
+    ) -> None:
+        self.folder = folder
+        self.card: ModelCard = read_card(folder)
+        self.version = self.card.version
+        self._base_dir = base_dir
+        self._threads = threads
+        self._cache_size = cache_size
+        self._candidates = candidates
+        self._memo: OrderedDict[tuple[str, str], Prediction] = OrderedDict()
+        self._lock = threading.Lock()
+        self._model: LoadedModel | None = None
+        self.state: State = "available"
+        self.error: str | None = None
+        #: Memo hits and model calls, for tests and metrics.
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def status(self) -> str:
+        if self.state == "failed":
+            return f"rules-only ({self.version} failed to load: {self.error})"
+        if self.state == "loaded":
+            return f"ok ({self.version}, loaded)"
+        return f"ok ({self.version}, loads on the first label the rules do not know)"
+
+    def load(self) -> LoadedModel | None:
+        """Load (once) the shared model; on failure record why and stay off."""
+        if self._model is not None or self.state == "failed":
+            return self._model
+        try:
+            self._model = shared_model(self.folder, self._base_dir, self._threads)
+        except (ImportError, OSError, ArtifactError, RuntimeError, ValueError) as exc:
+            self.state = "failed"
+            # The exception type and the folder only: never an input.
+            self.error = type(exc).__name__
+            return None
+        self.state = "loaded"
+        return self._model
+
+    def predict(self, detector: str, label: str) -> Prediction | None:
+        key = (detector, label)
+        with self._lock:
+            cached = self._memo.get(key)
+            if cached is not None:
+                self._memo.move_to_end(key)
+                self.hits += 1
+                return cached
+            self.misses += 1
+        ranked = self.rank(label)
+        if not ranked:
+            return None
+        (best, confidence), *rest = ranked
+        prediction = Prediction(best, round(confidence, 6), tuple(rest[: self._candidates]))
+        with self._lock:
+            self._memo[key] = prediction
+            if len(self._memo) > self._cache_size:
+                self._memo.popitem(last=False)
+        return prediction
+
+    def rank(self, text: str) -> list[tuple[str, float]]:
+        """Canonical labels for ``text``, best first, with calibrated confidences."""
+        model = self.load()
+        if model is None:
+            return []
+        return [(name, round(p, 6)) for name, p in model.rank([text], self._candidates + 1)[0]]

@@ -1,0 +1,90 @@
+"""Training data: split by detector, no leaked answers, a fixed evaluation set."""
+
+from __future__ import annotations
+
+from llama_mapper.catalog import Catalog
+from llama_mapper.model.data import (
+    CALIBRATION_DETECTORS,
+    EVALUATION_DETECTORS,
+    TAXONOMY_SOURCE,
+    build_splits,
+    is_opaque,
+    leaks_answer,
+    to_jsonl,
+    variants,
+)
+from llama_mapper.model.evaluate import EVAL_SET, EVAL_SET_SHA256, eval_set_hash, load_eval_set
+from llama_mapper.taxonomy.model import UNKNOWN
+from llama_mapper.taxonomy.normalize import normalize_label
+
+
+def test_splits_are_disjoint_by_detector(catalog: Catalog) -> None:
+    splits = build_splits(catalog.taxonomy, catalog.packs)
+    train = {e.detector for e in splits.train}
+    assert {e.detector for e in splits.evaluation} == set(EVALUATION_DETECTORS)
+    assert {e.detector for e in splits.calibration} == set(CALIBRATION_DETECTORS)
+    assert not train & (set(EVALUATION_DETECTORS) | set(CALIBRATION_DETECTORS))
+    assert TAXONOMY_SOURCE in train
+
+
+def test_generated_text_never_spells_the_answer(catalog: Catalog) -> None:
+    splits = build_splits(catalog.taxonomy, catalog.packs)
+    for example in (*splits.train, *splits.calibration, *splits.evaluation):
+        assert example.label in example.targets
+        assert UNKNOWN not in example.targets
+        if example.source != "pack":  # only a vendor's own label may contain it
+            assert not any(leaks_answer(example.text, t) for t in example.targets), example
+
+
+def test_opaque_codes_are_left_to_the_packs(catalog: Catalog) -> None:
+    assert is_opaque("S7")
+    assert is_opaque("O3")
+    assert is_opaque("LABEL_1")
+    assert is_opaque("SH")
+    assert not is_opaque("OK")
+    assert not is_opaque("ID")
+    assert not is_opaque("PIN")
+    splits = build_splits(catalog.taxonomy, catalog.packs)
+    assert not [e for e in splits.evaluation if is_opaque(e.text)]
+
+
+def test_augmentation_is_seeded_and_realistic() -> None:
+    first = variants("social security number", 6, "0:x")
+    assert first == variants("social security number", 6, "0:x")
+    assert first != variants("social security number", 6, "1:x")
+    texts = [text for text, _ in first]
+    assert len(texts) == len(set(texts))
+    assert "social security number" not in texts
+    assert all(source.startswith("augmented:") for _, source in first)
+
+
+def test_multi_target_entries_accept_every_target(catalog: Catalog) -> None:
+    splits = build_splits(catalog.taxonomy, catalog.packs)
+    suicide = [e for e in splits.evaluation if e.text == "Suicide & Self-Harm"]
+    assert suicide
+    assert set(suicide[0].targets) == {
+        "HARM.VIOLENCE.Suicide",
+        "HARM.VIOLENCE.SelfHarm",
+    }
+
+
+def test_committed_evaluation_set_is_the_fixed_versioned_one(catalog: Catalog) -> None:
+    assert eval_set_hash() == EVAL_SET_SHA256
+    committed = load_eval_set()
+    assert {e.detector for e in committed} == set(EVALUATION_DETECTORS)
+    # Regenerating from the packaged data gives the same file (until the packs change:
+    # then the committed set stays the yardstick and this test says so).
+    regenerated = build_splits(catalog.taxonomy, catalog.packs).evaluation
+    assert to_jsonl(regenerated) == EVAL_SET.read_bytes()
+
+
+def test_no_evaluation_label_is_a_training_example_of_its_own_vendor(catalog: Catalog) -> None:
+    splits = build_splits(catalog.taxonomy, catalog.packs)
+    seen = {(e.detector, normalize_label(e.text)) for e in splits.train}
+    assert not [e for e in splits.evaluation if (e.detector, normalize_label(e.text)) in seen]
+
+
+def test_data_hash_is_deterministic(catalog: Catalog) -> None:
+    first = build_splits(catalog.taxonomy, catalog.packs, seed=0).data_hash()
+    assert first == build_splits(catalog.taxonomy, catalog.packs, seed=0).data_hash()
+    assert first != build_splits(catalog.taxonomy, catalog.packs, seed=1).data_hash()

@@ -7,6 +7,7 @@ or not, ever gets a 5xx.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 import schemathesis
@@ -18,7 +19,9 @@ from llama_mapper.catalog import load_catalog
 from llama_mapper.config.settings import load_settings
 from llama_mapper.service import MapperService
 
-os.environ.setdefault("LLAMA_MAPPER_STATE_DIR", "/tmp/llama-mapper-fuzz-state")
+# A fresh state folder per run: a database left by another checkout may carry migrations
+# this one does not know.
+os.environ.setdefault("LLAMA_MAPPER_STATE_DIR", tempfile.mkdtemp(prefix="llama-mapper-fuzz-"))
 _settings = load_settings(auth={"enabled": False})
 app = create_app(_settings, service=MapperService(_settings, load_catalog()))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)

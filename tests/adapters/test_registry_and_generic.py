@@ -27,6 +27,8 @@ ADAPTER_NAMES = {
     "regex-pii",
     "fms-detector",
     "granite-guardian",
+    "prompt-injection",
+    "lakera-guard",
 }
 
 

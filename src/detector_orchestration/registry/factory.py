@@ -1,9 +1,10 @@
 """Turning registry records (and built-ins) into Detector instances.
 
-``KINDS`` maps a record's ``kind`` to a factory; ``fms`` and ``http-json`` are here, vendor
-clients register theirs the same way. Built-in detectors come from
-``detector_orchestration.detectors.builtin.builtin_detectors()`` (name -> factory) when
-that module is present; the import is guarded so this package works without it.
+``KINDS`` maps a record's ``kind`` to a factory: ``fms`` and ``http-json`` are here, the
+vendor clients' come from :mod:`detector_orchestration.clients.vendor_kinds`. Built-in
+detectors come from ``detector_orchestration.detectors.builtin.builtin_detectors()``
+(name -> factory) when that module is present; the import is guarded so this package
+works without it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import httpx
 from detector_orchestration.clients.fms import FmsDetector
 from detector_orchestration.clients.http_base import AuthHeader
 from detector_orchestration.clients.http_json import HttpJsonDetector
+from detector_orchestration.clients.vendor_kinds import VENDOR_KINDS
 from detector_orchestration.detectors.base import Detector
 from detector_orchestration.registry.model import DetectorRecord
 from llama_mapper.secrets import SecretProvider
@@ -87,7 +89,11 @@ def http_json_factory(record: DetectorRecord, context: FactoryContext) -> Detect
     )
 
 
-KINDS: dict[str, DetectorFactory] = {"fms": fms_factory, "http-json": http_json_factory}
+KINDS: dict[str, DetectorFactory] = {
+    "fms": fms_factory,
+    "http-json": http_json_factory,
+    **VENDOR_KINDS,  # openai-moderation, azure-content-safety, bedrock-guardrails, lakera-guard
+}
 
 
 def builtin_factories() -> Mapping[str, Callable[[], Detector]]:

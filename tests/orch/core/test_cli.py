@@ -42,7 +42,15 @@ def test_registry_policy_and_run(cli_env: Path, detectors: DetectorServer, tmp_p
     )  # fmt: skip
     assert "registered pii-a" in out
     listed = json.loads(_ok("registry", "list", "--json"))
-    assert [(d["name"], d["settings"]) for d in listed] == [("pii-a", {"detector_id": "pii-v1"})]
+    registered = [d for d in listed if d["source"] == "registry"]  # built-ins are listed too
+    assert [(d["name"], d["settings"]) for d in registered] == [
+        ("pii-a", {"detector_id": "pii-v1"})
+    ]
+    assert {d["name"] for d in listed if d["source"] == "builtin"} == {
+        "regex-pii",
+        "secrets",
+        "prompt-injection",
+    }
     bundle = tmp_path / "p.yaml"
     bundle.write_text(bundle_yaml("p", ["pii-a"]))
     assert "valid bundle 'p'" in _ok("policy", "validate", str(bundle))
@@ -61,13 +69,16 @@ def test_registry_policy_and_run(cli_env: Path, detectors: DetectorServer, tmp_p
     human = _ok("run", "--tenant", "acme", "--policy", "p", stdin="nothing here")
     assert "decision: allow" in human
     health = json.loads(_ok("registry", "health", "--json"))
-    assert [(h["name"], h["health"]) for h in health] == [("pii-a", "healthy")]
+    assert [(h["name"], h["health"]) for h in health if h["source"] == "registry"] == [
+        ("pii-a", "healthy")
+    ]
+    assert {h["health"] for h in health if h["source"] == "builtin"} == {"healthy"}
     detectors.set("pii-a", "fail")
     sick = runner.invoke(app, ["registry", "health"])
     assert sick.exit_code == 1
     assert "unhealthy" in sick.stdout
     listed = json.loads(_ok("registry", "list", "--json"))
-    assert listed[0]["health"] == "unhealthy"
+    assert next(d for d in listed if d["name"] == "pii-a")["health"] == "unhealthy"
     # All detectors down: one clear line and a non-zero exit.
     failed = runner.invoke(app, ["run", "--tenant", "acme", "--policy", "p"], input="x")
     assert failed.exit_code == 1

@@ -12,6 +12,7 @@ from llama_mapper.adapters.vendors.fms_detector import FmsDetectorAdapter
 from llama_mapper.adapters.vendors.google_dlp import GoogleDlpAdapter
 from llama_mapper.adapters.vendors.granite_guardian import GraniteGuardianAdapter
 from llama_mapper.adapters.vendors.hf_classifier import HfClassifierAdapter
+from llama_mapper.adapters.vendors.lakera_guard import LakeraGuardAdapter
 from llama_mapper.adapters.vendors.llama_guard import LlamaGuardAdapter
 from llama_mapper.adapters.vendors.llm_guard import LlmGuardAdapter
 from llama_mapper.adapters.vendors.nemo_guardrails import NemoGuardrailsAdapter
@@ -31,10 +32,12 @@ ALL: tuple[Adapter, ...] = (
     HfClassifierAdapter("prompt-guard"),
     HfClassifierAdapter("deberta-toxicity"),
     HfClassifierAdapter("detoxify"),
+    HfClassifierAdapter("prompt-injection"),
     DetectSecretsAdapter(),
     RegexPiiAdapter(),
     FmsDetectorAdapter(),
     GraniteGuardianAdapter(),
+    LakeraGuardAdapter(),
 )
 
 __all__ = ["ALL"]

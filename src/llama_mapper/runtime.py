@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llama_mapper.analytics.shipper import BACKEND_NAME as ANALYTICS_BACKEND
+from llama_mapper.analytics.shipper import AnalyticsShipper
+from llama_mapper.analytics.target import target_from_settings
 from llama_mapper.audit import EventStore
 from llama_mapper.audit.anchor_schedule import AnchorScheduler
 from llama_mapper.audit.anchors import ANCHOR_SECRET, AnchorStore
@@ -30,7 +33,7 @@ from llama_mapper.idempotency import (
     MemoryIdempotencyStore,
     RedisIdempotencyStore,
 )
-from llama_mapper.observability.metrics import Metrics
+from llama_mapper.observability.metrics import DEFAULT_BACKENDS, Metrics
 from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
 from llama_mapper.retention import RetentionPolicy
 from llama_mapper.secrets import SecretProvider, provider_from_settings
@@ -62,6 +65,7 @@ class Runtime:
     events: EventWriter[Any] | None = None
     fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
+    analytics: AnalyticsShipper | None = None
     #: Engine choice for projection and report queries (a read replica when configured).
     reads: ReadRouter | None = None
     #: Turns an answered mapping and its fingerprint into what ``events`` queues.
@@ -76,7 +80,7 @@ class Runtime:
 
     @property
     def uses_database(self) -> bool:
-        return self.auth is not None or self.events is not None
+        return self.auth is not None or self.events is not None or self.analytics is not None
 
     async def aclose(self) -> None:
         if self.anchor_scheduler is not None:
@@ -85,6 +89,8 @@ class Runtime:
             await self.retention.stop()
         if self.events is not None:
             await self.events.stop()  # flush the evidence queue before the engine goes
+        if self.analytics is not None:
+            await self.analytics.stop()
         if self.writer_process is not None:
             await self.writer_process.close()
         if self.redis is not None:
@@ -160,7 +166,10 @@ def build_runtime(
     (orch) bring its own metric namespace and its own embedded-install keys."""
     service = service or MapperService.from_settings(settings, config_file)
     settings = service.settings
-    metrics = metrics or Metrics.for_catalog(service.catalog)
+    backends = (*DEFAULT_BACKENDS, ANALYTICS_BACKEND) if settings.analytics.enabled else None
+    metrics = metrics or Metrics.for_catalog(
+        service.catalog, **({"backends": backends} if backends else {})
+    )
     secrets = secret_provider(settings, generated_secrets)
     engine = database_engine(settings, secrets)
     redis = _redis(settings)
@@ -233,6 +242,7 @@ def build_runtime(
         anchor_scheduler = AnchorScheduler(
             EventStore(engine), AnchorStore(objects), secrets, interval
         )
+    analytics = _analytics(settings, engine, secrets, metrics)
     return Runtime(
         settings,
         service,
@@ -245,6 +255,7 @@ def build_runtime(
         events=events,
         fingerprint=fingerprint,
         redis=redis,
+        analytics=analytics,
         reads=read_router(settings, secrets, engine),
         evidence_item=evidence_item,
         writer_process=writer_process,
@@ -253,3 +264,20 @@ def build_runtime(
         sealer=sealer,
         retention=retention,
     )
+
+
+def _analytics(
+    settings: Settings, engine: AsyncEngine, secrets: SecretProvider, metrics: Metrics
+) -> AnalyticsShipper | None:
+    """The background shipper to ClickHouse when ``analytics.enabled`` (see docs/analytics.md)."""
+    analytics = settings.analytics
+    if not analytics.enabled:
+        return None
+    secret = analytics.password_secret
+    target = target_from_settings(
+        analytics,
+        settings.state_dir,
+        password=(lambda: secrets.get(secret).value) if secret else None,
+    )
+    lease = settings.state_dir.expanduser().resolve() / "analytics" / "ship.lock"
+    return AnalyticsShipper(engine, target, analytics, lease_file=lease, metrics=metrics)

@@ -21,6 +21,7 @@ from tests.db.support import postgres_app_role, schema_engine
 from tests.orch.core.conftest import bundle_yaml
 
 from detector_orchestration.policy.store import PolicyStore
+from llama_mapper.analytics import cursors
 from llama_mapper.audit import EventStore, MappingEvent, projections
 from llama_mapper.audit.anchors import list_tenants
 from llama_mapper.audit.events import Tombstone
@@ -90,6 +91,8 @@ async def app_engine(wrapper: KeyWrapper) -> AsyncIterator[AsyncEngine]:
             keys = ApiKeyStore(engine)
             await keys.create(_key("ka", "a"))
             await keys.create(_key("kb", "b"))
+            for tenant in ("a", "b"):  # the analytics shipper's cursors
+                await cursors.advance(engine, "chdb:test", tenant, 1)
             policies = PolicyStore(engine)
             for tenant in ("a", "b"):
                 await set_hold(engine, tenant, "litigation", "legal-team")

@@ -59,6 +59,8 @@ def create_app(
             await runtime.writer_process.start()  # spawned and ready before traffic
         if runtime.events is not None:
             await runtime.events.start()
+        if runtime.analytics is not None:
+            await runtime.analytics.start()  # ships the committed chain in the background
         if runtime.anchor_scheduler is not None:
             await runtime.anchor_scheduler.start()  # a no-op when another worker anchored
         if runtime.retention is not None:

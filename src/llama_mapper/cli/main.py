@@ -15,6 +15,7 @@ import typer
 from llama_mapper.audit import MappingEvent
 from llama_mapper.audit.evidence import event_from_response
 from llama_mapper.cli import (
+    analytics_cmd,
     audit_cmd,
     auth_cmd,
     config_cmd,
@@ -57,6 +58,7 @@ app.add_typer(detectors_cmd.app, name="detectors")
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(analytics_cmd.app, name="analytics")
 app.add_typer(objects_app, name="objects")
 app.add_typer(retention_cmd.app, name="retention")
 config_cmd.register(app)

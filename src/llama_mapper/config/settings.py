@@ -11,8 +11,17 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -257,6 +266,61 @@ class RetentionSettings(_Section):
     )
 
 
+class AnalyticsSettings(_Section):
+    """Evidence events shipped to ClickHouse for ad-hoc questions (``mapper analytics``).
+
+    Embedded default: the real ClickHouse engine in-process (chDB) in ``state_dir/analytics``;
+    ``url`` switches to a ClickHouse server or cluster. Shipping reads the committed chain,
+    so turning it on later, or an outage, loses nothing: events wait in the chain.
+    """
+
+    enabled: bool = Field(
+        False, description="Ship events from the server in the background (every interval)."
+    )
+    url: str | None = Field(
+        None,
+        description="http(s)://user@host:8123/database of a ClickHouse server; "
+        "default: embedded chDB under state_dir/analytics.",
+    )
+    password_secret: str | None = Field(
+        None, description="Name of the secret holding the ClickHouse password (SecretProvider)."
+    )
+    database: str = Field(
+        "mapper",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="ClickHouse database (when url names none).",
+    )
+    interval_seconds: float = Field(10.0, gt=0, description="Pause between background ships.")
+    batch_size: int = Field(5000, ge=1, le=1_000_000, description="Events per insert.")
+    retention_days: int = Field(
+        400,
+        ge=1,
+        le=25_000,  # ts + TTL must stay inside ClickHouse's DateTime (up to 2106)
+        description="ClickHouse TTL of an event (by ts).",
+    )
+    required: bool = Field(
+        False, description="true: /ready answers 503 while ClickHouse cannot be reached."
+    )
+    lock_timeout_seconds: float = Field(
+        30.0, ge=0, description="How long the CLI waits for the embedded engine's folder."
+    )
+    query_max_rows: int = Field(10_000, ge=1, description="Most rows `analytics query` returns.")
+
+    @field_validator("url")
+    @classmethod
+    def _server_url(cls, url: str | None) -> str | None:
+        """Refuse early what no ClickHouse client could use, and passwords in plain config
+        (the message names the rule, never the value)."""
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must look like http(s)://user@host:8123/database")
+        if parts.password:
+            raise ValueError("must not contain a password; set analytics.password_secret")
+        return url
+
+
 class ObservabilitySettings(_Section):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
@@ -318,6 +382,7 @@ class Settings(BaseSettings):
     object_store: ObjectStoreSettings = Field(default_factory=ObjectStoreSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     learned: LearnedSettings = Field(default_factory=LearnedSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -46,6 +46,10 @@ async def ready(request: Request) -> Response:
             f"{durability}: {runtime.events.depth} queued, {stats.written} written, "
             f"{stats.shed} shed, last error {stats.last_error or 'none'}"
         )
+    if runtime.analytics is not None:
+        shipper = runtime.analytics
+        checks["analytics"] = shipper.health.describe(shipper.target.backend)
+        required_ok &= shipper.health.ok or not runtime.settings.analytics.required
     if runtime.objects is not None:
         checks["object_store"] = await _object_store(runtime)
     if runtime.uses_database:

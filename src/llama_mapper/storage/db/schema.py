@@ -235,6 +235,20 @@ orch_policies = Table(
     Index("ix_orch_policies_tenant_id_bundle_status", "tenant_id", "bundle", "status"),
 )
 
+#: How far each tenant's chain has been shipped to an analytics sink (ClickHouse): the
+#: highest seq known to be inserted there. ``sink`` names the destination (the embedded
+#: folder or the server's host and database, never credentials), so pointing
+#: ``analytics.url`` at a new cluster ships everything again instead of skipping it.
+analytics_cursors = Table(
+    "analytics_cursors",
+    metadata,
+    Column("sink", Text, nullable=False),
+    Column("tenant_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False, autoincrement=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("sink", "tenant_id"),
+)
+
 #: Tables holding rows of one tenant each (a ``tenant_id`` column). On PostgreSQL each has
 #: row-level security forced with the ``tenant_isolation`` policy (migration ``0005_rls``,
 #: :mod:`llama_mapper.storage.db.tenancy`); a new tenant-scoped table belongs here and
@@ -250,4 +264,5 @@ TENANT_TABLES = (
     retention_holds,
     audit_deks,
     orch_policies,
+    analytics_cursors,
 )

@@ -65,6 +65,8 @@ class Runtime:
     events: EventWriter[Any] | None = None
     fingerprint: Fingerprinter | None = None
     redis: Redis | None = None
+    #: Shares Redis round trips across concurrent requests; owns one connection of its own.
+    batcher: RedisBatcher | None = None
     analytics: AnalyticsShipper | None = None
     #: Engine choice for projection and report queries (a read replica when configured).
     reads: ReadRouter | None = None
@@ -93,6 +95,8 @@ class Runtime:
             await self.analytics.stop()
         if self.writer_process is not None:
             await self.writer_process.close()
+        if self.batcher is not None:
+            await self.batcher.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         if self.reads is not None and self.reads.replica is not None:
@@ -255,6 +259,7 @@ def build_runtime(
         events=events,
         fingerprint=fingerprint,
         redis=redis,
+        batcher=batcher,
         analytics=analytics,
         reads=read_router(settings, secrets, engine),
         evidence_item=evidence_item,

@@ -95,6 +95,7 @@ def serve(
         host=host or serving.host,
         port=port or serving.port,
         workers=workers or serving.workers,
+        timeout_worker_healthcheck=serving.worker_start_timeout_seconds,
         log_level="info",
         access_log=False,
     )

@@ -47,6 +47,12 @@ class ServingSettings(_Section):
     workers: int = Field(1, ge=1, le=64)
     max_payload_kb: int = Field(64, ge=1, le=65536, description="Largest accepted request body.")
     max_batch_items: int = Field(1000, ge=1, le=100_000)
+    worker_start_timeout_seconds: int = Field(
+        30,
+        ge=1,
+        description="How long a worker of `mapper serve --workers N` may take to start before "
+        "it is replaced (uvicorn's default, 5 s, kills workers on a busy host).",
+    )
 
 
 class GuardSettings(_Section):

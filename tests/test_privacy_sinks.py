@@ -1,14 +1,25 @@
-"""Known secrets sent through every path reach no sink: database files and tables, logs,
-state_dir. On SQLite and on the real PostgreSQL, with the evidence store on.
+"""Known secrets sent through every path reach no sink (issue #4).
+
+Paths: the mapper's API (/map, /map/batch, malformed bodies), the CLI (map, batch), the
+orchestrator hook (orch's ``POST /orchestrate`` with the built-in regex-pii and secrets
+detectors and the in-process mapper, recording into the same evidence chain), and then
+``mapper audit anchor``, ``mapper audit export --to-store`` and ``mapper analytics sync``.
+
+Sinks: the SQLite files or every PostgreSQL table, every ClickHouse table of the embedded
+chDB and its files, every object in the object store (local folder, or the real SeaweedFS
+S3, read through the store and from outside it), every log record and CLI output, and
+every file under state_dir. On SQLite and on the real PostgreSQL.
 
 Each sink is one reader in :data:`SINK_READERS`: it gets the :class:`Run` (what was set
-up and captured) and returns ``{sink name: bytes}``. A new sink (ClickHouse, the object
-store) adds one reader; every path and every secret is then checked against it too.
+up and captured) and returns ``{sink name: bytes}``. A new sink adds one reader; every
+path and every secret is then checked against it too. A failure names the sink and the
+kind of secret, never the secret itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,16 +32,25 @@ import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
-from tests.db.support import BACKENDS, postgres_database
+from tests.analytics.support import embedded_target, select
+from tests.db.support import postgres_database
+from tests.objects.support import admin_client, bucket, use_s3_settings
+from tests.orch.core.conftest import api as orch_api
+from tests.orch.core.conftest import bundle_yaml, submit_active
+from tests.servicecheck import require
 from typer.testing import CliRunner
 
+from detector_orchestration.config import OrchSettings
+from detector_orchestration.runtime import build_orch_runtime
 from llama_mapper.api.app import create_app
 from llama_mapper.audit import EventStore
 from llama_mapper.cli.main import app as cli
 from llama_mapper.config.settings import load_settings
+from llama_mapper.runtime import secret_provider
 from llama_mapper.storage.db.engine import SQLITE_FILE, create_engine
 from llama_mapper.storage.db.migrate import upgrade
 from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for
+from llama_mapper.storage.objects import object_store_from_settings
 
 TENANT = "acme"
 
@@ -91,6 +111,8 @@ class Run:
     backend: str
     state_dir: Path
     database_url: str | None
+    #: The key prefix of this run's objects on the S3 backend; None on the local one.
+    s3_prefix: str | None = None
     logs: list[str] = field(default_factory=list)
 
 
@@ -143,8 +165,59 @@ async def state_dir_files(run: Run) -> dict[str, bytes]:
     }
 
 
-#: The sinks checked. Append a reader for each new sink (ClickHouse, object store).
-SINK_READERS: list[SinkReader] = [sqlite_files, postgres_tables, captured_logs, state_dir_files]
+async def clickhouse_tables(run: Run) -> dict[str, bytes]:
+    """``SELECT *`` of every table of the embedded chDB that `analytics sync` filled."""
+    target = embedded_target(run.state_dir)
+    tables = select(
+        target,
+        "SELECT database, name FROM system.tables WHERE database NOT IN "
+        "('system', 'INFORMATION_SCHEMA', 'information_schema')",
+    )
+    assert ("mapper", "events") in tables, "analytics sync did not create mapper.events"
+    return {
+        f"ch:{db}.{name}": repr(select(target, f"SELECT * FROM `{db}`.`{name}`")).encode()
+        for db, name in tables
+    }
+
+
+async def clickhouse_files(run: Run) -> dict[str, bytes]:
+    """The chDB folder as it lies on disk (parts, metadata, logs of the engine)."""
+    folder = embedded_target(run.state_dir).folder
+    assert folder is not None
+    return {f"ch-file:{p.relative_to(folder)}": p.read_bytes() for p in folder.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+async def object_store(run: Run) -> dict[str, bytes]:
+    """Every object, read through the store and, from outside the code under test, as the
+    local folder's files or the S3 bucket's objects under this run's prefix."""
+    settings = load_settings()
+    objects = object_store_from_settings(settings, secret_provider(settings))
+    dumped = {f"object:{info.key}": await objects.get(info.key) for info in await objects.list()}
+    if run.s3_prefix is None:
+        root = run.state_dir / "objects"
+        raw = {f"object-file:{p.relative_to(root)}": p.read_bytes() for p in root.rglob("*")
+               if p.is_file()}  # fmt: skip
+    else:
+        endpoint, name = bucket(locked=True)
+        client = admin_client(endpoint)
+        listed = client.list_objects_v2(Bucket=name, Prefix=f"{run.s3_prefix}/")
+        raw = {f"s3:{item['Key']}": client.get_object(Bucket=name, Key=item["Key"])["Body"].read()
+               for item in listed.get("Contents", [])}  # fmt: skip
+    assert len(raw) == len(dumped), "the store and its backing storage disagree"
+    return {**dumped, **raw}
+
+
+#: The sinks checked. Append a reader for each new sink.
+SINK_READERS: list[SinkReader] = [
+    sqlite_files,
+    postgres_tables,
+    captured_logs,
+    state_dir_files,
+    clickhouse_tables,
+    clickhouse_files,
+    object_store,
+]
 
 
 class _Capture(logging.Handler):
@@ -230,45 +303,116 @@ def _over_cli(s: dict[str, str], tmp_path: Path, logs: list[str]) -> None:
         assert result.exit_code in (0, 1, 2), result.output
 
 
+async def _over_orch(s: dict[str, str], database: dict[str, str]) -> int:
+    """The orchestrator hook: the secrets as content to ``POST /orchestrate`` (built-in
+    regex-pii and secrets detectors, in-process mapper, the same state_dir and database),
+    plus client mistakes that carry them in odd places. Returns the decisions answered."""
+    runtime = build_orch_runtime(OrchSettings(), load_settings(database=database))
+    await upgrade(runtime.shared.engine)
+    content = " ".join(s[k] for k in ("ssn", "email", "card", "aws_key", "prose"))
+    request = {"content": content, "tenant_id": TENANT, "policy_bundle": "p"}
+    headers = {"Idempotency-Key": f"{s['idempotency_key']}-orch", "X-Client-Note": s["header"]}
+    decided = 0
+    try:
+        await submit_active(runtime, TENANT, bundle_yaml("p", ["regex-pii", "secrets"]))
+        async with orch_api(runtime) as http:
+            for _ in range(2):  # the second one is a replay or a cache hit
+                response = await http.post("/orchestrate", json=request, headers=headers)
+                assert response.status_code == 200, response.status_code
+                decided += response.json()["decision"] == "block"
+            mistakes: list[dict[str, object]] = [
+                {**request, "policy_bundle": "missing"},
+                {**request, s["aws_key"]: 1},
+                {**request, "tenant_id": content},
+                {**request, "content_type": content},
+                {**request, "required_detectors": [content]},
+            ]
+            for body in mistakes:
+                response = await http.post("/orchestrate", json=body, headers=headers)
+                assert 400 <= response.status_code < 500, response.status_code
+            broken = f'{{"content": "{content}", "tenant_id": '.encode()
+            response = await http.post(
+                "/orchestrate", content=broken, headers={"content-type": "application/json"}
+            )
+            assert 400 <= response.status_code < 500, response.status_code
+    finally:
+        await runtime.aclose()
+    return decided
+
+
+def _after_traffic(logs: list[str]) -> None:
+    """What an operator runs on the evidence afterwards: anchor, export, analytics."""
+    runner = CliRunner()
+    for args in (
+        ["audit", "anchor"],
+        ["audit", "export", "-t", TENANT, "--to-store"],
+        ["analytics", "sync"],
+    ):
+        result = runner.invoke(cli, args)
+        logs.extend([result.stdout, result.stderr])
+        assert result.exit_code == 0, f"mapper {' '.join(args)} failed: {result.exit_code}"
+
+
 @pytest.mark.parametrize(
-    ("backend", "writer"),
-    [*((backend, "inline") for backend in BACKENDS), ("sqlite", "process")],
+    ("backend", "writer", "objects"),
+    [
+        ("sqlite", "inline", "local"),
+        ("postgresql", "inline", "local"),
+        ("sqlite", "process", "local"),
+        ("postgresql", "inline", "s3"),
+    ],
 )
 async def test_secrets_reach_no_sink(
     backend: str,
     writer: str,
+    objects: str,
     state_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
+    require(importlib.util.find_spec("chdb") is not None, "chDB (pip install '.[analytics]')")
     s = _secrets()
     monkeypatch.setenv("LLAMA_MAPPER_OBSERVABILITY__LOG_LEVEL", "DEBUG")  # the most logging
     # process: the evidence crosses a pipe to the writer child, whose stderr is captured.
     monkeypatch.setenv("LLAMA_MAPPER_AUDIT__WRITER", writer)
+    prefix = use_s3_settings(monkeypatch, locked=True) if objects == "s3" else None
     async with _database(backend) as url:
         database = {"url": url} if url else {}
-        run = Run(backend, state_dir, url)
+        run = Run(backend, state_dir, url, prefix)
         async with _capturing(run.logs):
             mapped = await _over_http(s, database)
             if url:
                 monkeypatch.setenv("LLAMA_MAPPER_DATABASE__URL", url)  # the CLI's database
             await asyncio.to_thread(_over_cli, s, tmp_path, run.logs)
+            before_orch = await _event_count(backend, state_dir, url)
+            decided = await _over_orch(s, database)
+            recorded = await _event_count(backend, state_dir, url)
+            await asyncio.to_thread(_after_traffic, run.logs)
         # What the configured handlers rendered to stdout/stderr (the access log too).
         rendered = capfd.readouterr()
         run.logs += [rendered.out, rendered.err]
         assert mapped >= 4, "the probes must produce mappings (and so evidence)"
-        recorded = await _event_count(backend, state_dir, url)
-        assert recorded >= mapped, "the evidence store must have recorded the mappings"
+        assert before_orch >= mapped, "the evidence store must have recorded the mappings"
+        assert decided == 2, "orch must have blocked the secrets (so its detectors found them)"
+        assert recorded > before_orch, "orch's evidence must land in the same chain"
         sinks: dict[str, bytes] = {}
         for reader in SINK_READERS:
             sinks.update(await reader(run))
-        # Witnesses: each sink holds what it should (labels, routes), so an empty or
-        # unread sink cannot pass for a clean one.
+        # Witnesses: each sink holds what it should (labels, routes, hashes), so an empty
+        # or unread sink cannot pass for a clean one.
         stored = b"".join(v for k, v in sinks.items() if k.startswith(("pg:", SQLITE_FILE)))
         assert b"PII.Identifier.SSN" in stored, "the evidence rows were not read"
         assert b"/map/batch" in sinks["logs"], "the access log was not captured"
+        assert b"/orchestrate" in sinks["logs"], "orch's access log was not captured"
         assert any(k.startswith("secrets/") for k in sinks), "state_dir was not read"
+        assert b"PII." in sinks["ch:mapper.events"], "the ClickHouse events were not read"
+        assert any(k.startswith("ch-file:") and v for k, v in sinks.items()), "no chDB files"
+        raw = f"s3:{prefix}/" if prefix else "object-file:"
+        for source in ("object:", raw):
+            for kind, witness in (("anchors/", b"head_hash"), ("exports/", b"output_fingerprint")):
+                found = [v for k, v in sinks.items() if k.startswith(source + kind)]
+                assert any(witness in v for v in found), f"no {kind} read from {source}"
         for name, content in sinks.items():
             lowered = content.lower()
             for what, secret in s.items():

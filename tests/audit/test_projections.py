@@ -218,3 +218,18 @@ def test_cli_prints_models_and_rebuilds(state_dir: Path) -> None:
     assert {"day": "2026-01-02", "label": "OTHER.Unknown", "events": 1} in models["labels"]
     other = runner.invoke(audit_cmd.app, ["projections", "-t", "other", "--json"])
     assert json.loads(other.stdout)["controls"][0]["events"] == 1
+
+
+def test_projections_group_is_the_same_commands(state_dir: Path) -> None:
+    from llama_mapper.cli.main import app as mapper
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_seed(state_dir / SQLITE_FILE))
+    result = runner.invoke(mapper, ["projections", "rebuild", "--tenant", "acme"])
+    assert result.exit_code == 0, result.output
+    assert "rebuilt read models of acme: 4 events folded" in result.output
+    shown = runner.invoke(mapper, ["projections", "show", "--tenant", "acme", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == json.loads(
+        runner.invoke(audit_cmd.app, ["projections", "--tenant", "acme", "--json"]).stdout
+    )

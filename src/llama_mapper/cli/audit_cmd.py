@@ -460,3 +460,13 @@ def show_metadata(
     print_json(
         {"tenant": tenant, "event_id": event_id, "metadata": _run_with(settings, False, run)}
     )
+
+
+#: ``mapper projections show|rebuild``: the read models under their own name (the same
+#: commands as ``mapper audit projections`` and ``mapper audit rebuild-projections``).
+projections_app = typer.Typer(
+    help="Read models built from the evidence chain: show them, or rebuild them from scratch.",
+    no_args_is_help=True,
+)
+projections_app.command("show")(show_projections)
+projections_app.command("rebuild")(rebuild_projections)

@@ -301,3 +301,10 @@ async def test_validation_errors_never_echo_invented_field_names(client: httpx.A
     assert "<field>" in response.json()["message"]
     batch = await client.post("/map/batch", json={"requests": [{prose_key: 1}]})
     assert "078-05-1120" not in batch.text
+    # Identifier-shaped keys too: a one-word key may be a token.
+    token_key = "AKIAIOSFODNN7EXAMPLE"
+    single = {"detector": "presidio", "output": "US_SSN", "tenant_id": "acme", token_key: 1}
+    for route, sent in (("/map", single), ("/map/batch", {"requests": [{token_key: 1}]})):
+        answer = await client.post(route, json=sent)
+        assert token_key not in answer.text, route
+        assert "<field>" in answer.text, route

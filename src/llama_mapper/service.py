@@ -57,9 +57,11 @@ class _TenantState:
     learned: LearnedThresholds
 
 
-def validation_message(exc: ValidationError) -> str:
+def validation_message(exc: ValidationError, *, hide_extra_keys: bool = False) -> str:
     """Where and what, never the offending value (see describe_validation_errors)."""
-    return describe_validation_errors(exc.errors(include_input=False, include_url=False))
+    return describe_validation_errors(
+        exc.errors(include_input=False, include_url=False), hide_extra_keys=hide_extra_keys
+    )
 
 
 class MapperService:
@@ -122,7 +124,8 @@ class MapperService:
         try:
             return _PAYLOAD.validate_python(data)
         except ValidationError as exc:
-            raise InvalidRequest(validation_message(exc)) from None
+            # A key the client invented may be a token or an identifier: never echo it.
+            raise InvalidRequest(validation_message(exc, hide_extra_keys=True)) from None
 
     def map_payload(
         self,

@@ -96,7 +96,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     app.include_router(map_routes.router)
     app.include_router(health.router)
-    install_error_handlers(app, max_body)
+    install_error_handlers(app, max_body, hide_extra_keys=True)
     app.state.tracer_provider = setup_tracing(app, runtime.settings.observability)
     if runtime.auth is None:
         _drop_security_from_openapi(app)

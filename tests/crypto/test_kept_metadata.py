@@ -173,14 +173,17 @@ def _write_overlay(config_dir: Path, tenant: str, body: dict[str, Any]) -> None:
     (config_dir / "tenants" / f"{tenant}.yaml").write_text(json.dumps(body))
 
 
+@pytest.mark.parametrize("writer", ["inline", "process"])
 async def test_api_keeps_only_the_tenants_chosen_fields_encrypted(
-    state_dir: Path, catalog: Catalog, tmp_path: Path
+    state_dir: Path, catalog: Catalog, tmp_path: Path, writer: str
 ) -> None:
+    """With the writer process too: fields are sealed in the request process for an event
+    id chosen there, and the child stores them under that id."""
     config_dir = tmp_path / "config"
     _write_overlay(config_dir, "acme", {"audit": {"keep_metadata": ["ticket"]}})
     loose = {"guard": {"enabled": False}, "audit": {"keep_metadata": ["ticket"]}}
     _write_overlay(config_dir, "loose", loose)
-    settings = load_settings(config_dir=config_dir, audit={"durability": "sync"})
+    settings = load_settings(config_dir=config_dir, audit={"durability": "sync", "writer": writer})
     service = MapperService(settings, catalog, overlay_root=config_dir)
     runtime = build_runtime(settings, service=service)
     await upgrade(runtime.engine)

@@ -45,6 +45,7 @@ import orjson
 from llama_mapper.audit.evidence import Sealed, event_from_response, new_event_id
 
 if TYPE_CHECKING:
+    from llama_mapper.audit.events import MappingEvent
     from llama_mapper.config.settings import Settings
 
 #: What the request process queues: the answered MappingResponse, the fingerprint of the
@@ -76,7 +77,10 @@ def draft(
     return (response, fingerprint, None if kept is None else (event_id, kept[0], kept[1]))
 
 
-def _event(response: Mapping[str, Any], fp: Sequence[str], kept: Sequence[Any] | None) -> Any:
+def _event(
+    response: Mapping[str, Any], fp: Sequence[str], kept: Sequence[Any] | None
+) -> MappingEvent:
+    """The event of one draft as it crossed the pipe (JSON: tuples arrive as lists)."""
     fingerprint = (fp[0], fp[1])
     if kept is None:
         return event_from_response(response, fingerprint)

@@ -17,10 +17,11 @@ from detector_orchestration.errors import JobsDisabled
 from detector_orchestration.jobs.service import JobService
 from detector_orchestration.schemas import JobView
 from llama_mapper.api.guard import RequestGuard
-from llama_mapper.api.responses import JSONBytes
+from llama_mapper.api.responses import JSONBytes, error_response
 from llama_mapper.auth.keys import MAP_READ
 from llama_mapper.auth.model import Principal
 from llama_mapper.auth.service import authorize
+from llama_mapper.errors import MapperError
 from llama_mapper.schemas import ErrorBody
 
 router = APIRouter(tags=["jobs"])
@@ -89,3 +90,18 @@ async def cancel_job(request: Request, job_id: str, principal: CurrentPrincipal)
         cost=1,
         handler=handler,
     )
+
+
+@router.api_route(
+    "/jobs/{job_id}", methods=["POST", "PUT", "PATCH", "OPTIONS"], include_in_schema=False
+)
+async def other_method(request: Request) -> Response:
+    """Two routes share the path; without this, Starlette's 405 would name only the
+    first one's method in ``Allow``."""
+    error = MethodNotAllowed("Method Not Allowed", headers={"Allow": "GET, DELETE"})
+    return error_response(error, str(request.scope["state"]["request_id"]))
+
+
+class MethodNotAllowed(MapperError):
+    status = 405
+    error_code = "METHOD_NOT_ALLOWED"

@@ -249,7 +249,7 @@ class WorkerPool:
         return self._loop_task is not None
 
     def start(self) -> None:
-        if self._loop_task is None:
+        if self._loop_task is None or self._loop_task.done():  # (re)start after a crash
             self._loop_task = asyncio.create_task(self._loop(), name="orch-jobs")
 
     async def _loop(self) -> None:

@@ -206,9 +206,7 @@ def webhook_app(receiver: WebhookReceiver) -> Starlette:
         body = await request.body()
         header = request.headers.get(SIGNATURE_HEADER, "")
         valid = verify_signature(receiver.secret, header, body)
-        receiver.received.append(
-            {"body": body, "headers": dict(request.headers), "valid": valid}
-        )
+        receiver.received.append({"body": body, "headers": dict(request.headers), "valid": valid})
         if not valid:
             return JSONResponse({"error": "bad signature"}, status_code=400)
         if len(receiver.received) <= receiver.fail_first:

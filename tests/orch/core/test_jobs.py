@@ -58,7 +58,8 @@ async def test_an_async_request_answers_202_and_its_job_the_sync_answer(
     }
     assert accepted.headers["location"] == f"/jobs/{job_id}"
     assert done["status"] == "succeeded"
-    assert done["result_status"] == 200 and done["attempts"] == 1
+    assert done["result_status"] == 200
+    assert done["attempts"] == 1
     assert done["created_at"] <= done["started_at"] <= done["finished_at"]
     assert stable(done["result"]) == stable(sync.json())
     assert done["result"]["redacted_content"] is not None
@@ -81,9 +82,7 @@ async def test_priorities_order_the_in_process_queue() -> None:
 
 
 async def test_cancel_queued_and_running_jobs(make_runtime, detectors) -> None:
-    async with make_runtime(
-        jobs={"workers": 1}, executor={"deadline_ms": 20_000}
-    ) as runtime:
+    async with make_runtime(jobs={"workers": 1}, executor={"deadline_ms": 20_000}) as runtime:
         url = detectors.set("slow", delay=1.0)
         await runtime.registry.add(fms_spec("slow", url, timeout_ms=10_000, retries=0))
         runtime.catalog.invalidate()
@@ -107,8 +106,10 @@ async def test_cancel_queued_and_running_jobs(make_runtime, detectors) -> None:
     assert again.status_code == 409
     assert again.json()["error_code"] == "JOB_ALREADY_FINISHED"
     assert cancel_running.json()["status"] == "cancelled"
-    assert after["status"] == "cancelled" and after["result"] is None  # result ignored
-    assert later["status"] == "cancelled" and later["attempts"] == 0  # never started
+    assert after["status"] == "cancelled"
+    assert after["result"] is None
+    assert later["status"] == "cancelled"
+    assert later["attempts"] == 0
     assert detectors.calls["slow"] == 1
 
 
@@ -129,18 +130,24 @@ async def test_bad_job_requests_get_documented_errors(make_runtime) -> None:
                 "ftp callback": await http.post(
                     "/orchestrate", json={**base, "callback_url": "ftp://hooks.example.com/x"}
                 ),
-                "no host": await http.post("/orchestrate", json={**base, "callback_url": "http://"}),
+                "no host": await http.post(
+                    "/orchestrate", json={**base, "callback_url": "http://"}
+                ),
                 "credentials": await http.post(
                     "/orchestrate",
                     json={**base, "callback_url": "https://u:pw@hooks.example.com/x"},
                 ),
                 "bad port": await http.post(
-                    "/orchestrate", json={**base, "callback_url": "https://hooks.example.com:99999/"}
+                    "/orchestrate",
+                    json={**base, "callback_url": "https://hooks.example.com:99999/"},
                 ),
                 "sync callback": await http.post(
                     "/orchestrate",
-                    json={**base, "processing_mode": "sync",
-                          "callback_url": "https://hooks.example.com/x"},  # fmt: skip
+                    json={
+                        **base,
+                        "processing_mode": "sync",
+                        "callback_url": "https://hooks.example.com/x",
+                    },
                 ),
                 "host not allowed": await http.post(
                     "/orchestrate", json={**base, "callback_url": "https://evil.example.org/x"}
@@ -152,6 +159,7 @@ async def test_bad_job_requests_get_documented_errors(make_runtime) -> None:
             allowed = await http.post(
                 "/orchestrate", json={**base, "callback_url": "https://a.acme.test/x"}
             )
+            other_method = await http.put("/jobs/job_" + "0" * 32)
     expected = {
         "unknown job": (404, "JOB_NOT_FOUND"),
         "malformed id": (404, None),
@@ -172,9 +180,12 @@ async def test_bad_job_requests_get_documented_errors(make_runtime) -> None:
             body = response.json()
             assert set(body) == {"error_code", "message", "request_id", "retryable"}, name
             assert body["error_code"] == code, name
-            assert "pw@" not in body["message"] and "evil" not in body["message"]
+            assert "pw@" not in body["message"]
+            assert "evil" not in body["message"]
     assert "callback_url" in answers["ftp callback"].json()["message"]
     assert allowed.status_code == 202
+    assert other_method.status_code == 405
+    assert other_method.headers["allow"] == "GET, DELETE"
 
 
 async def test_a_signed_webhook_is_retried_until_delivered(
@@ -222,13 +233,15 @@ async def test_a_signed_webhook_is_retried_until_delivered(
     assert all(r["valid"] for r in flaky.received)  # every attempt correctly signed
     delivered = flaky.received[-1]
     body = orjson.loads(delivered["body"])
-    assert body["job_id"] == jobs[0] and body["status"] == "succeeded"
+    assert body["job_id"] == jobs[0]
+    assert body["status"] == "succeeded"
     assert body["result"]["redacted_content"] == "call [REDACTED:PII.Contact.Phone]"
     assert body["result_status"] == 200
     assert delivered["headers"]["x-orch-job-id"] == jobs[0]
     assert delivered["headers"]["x-orch-delivery-attempt"] == "3"
     # The per-tenant secret signs globex's webhook; the global one would not verify.
-    assert own.verified and own_view["webhook"]["state"] == "delivered"
+    assert own.verified
+    assert own_view["webhook"]["state"] == "delivered"
     header = own.received[0]["headers"]["x-orch-signature"]
     assert not verify_signature(WEBHOOK_SECRET, header, own.received[0]["body"])
     # A 4xx other than 408/425/429 is final: one attempt only.
@@ -255,10 +268,19 @@ async def test_a_batch_can_queue_some_items(make_runtime) -> None:
         await submit_active(runtime, "acme", bundle_yaml("p", ["tiny-phone"]))
         items = [
             {"content": "call +14155550123", "tenant_id": "acme", "policy_bundle": "p"},
-            {"content": "call +14155550123", "tenant_id": "acme", "policy_bundle": "p",
-             "processing_mode": "async", "priority": "high"},  # fmt: skip
-            {"content": "x", "tenant_id": "acme", "policy_bundle": "nope",
-             "processing_mode": "async"},  # fmt: skip
+            {
+                "content": "call +14155550123",
+                "tenant_id": "acme",
+                "policy_bundle": "p",
+                "processing_mode": "async",
+                "priority": "high",
+            },
+            {
+                "content": "x",
+                "tenant_id": "acme",
+                "policy_bundle": "nope",
+                "processing_mode": "async",
+            },
         ]
         async with api(runtime) as http:
             response = await http.post("/orchestrate/batch", json={"requests": items})
@@ -288,12 +310,11 @@ async def test_an_idempotent_submission_replays_the_same_job(make_runtime) -> No
 
 
 async def test_jobs_can_be_disabled(make_runtime) -> None:
-    async with make_runtime(jobs={"enabled": False}) as runtime:
-        async with api(runtime) as http:
-            submitted = await http.post(
-                "/orchestrate", json={"content": "x", "tenant_id": "acme",
-                                      "processing_mode": "async"},  # fmt: skip
-            )
-            read = await http.get("/jobs/job_" + "0" * 32)
+    async with make_runtime(jobs={"enabled": False}) as runtime, api(runtime) as http:
+        submitted = await http.post(
+            "/orchestrate",
+            json={"content": "x", "tenant_id": "acme", "processing_mode": "async"},
+        )
+        read = await http.get("/jobs/job_" + "0" * 32)
     assert submitted.status_code == read.status_code == 501
     assert submitted.json()["error_code"] == "JOBS_DISABLED"

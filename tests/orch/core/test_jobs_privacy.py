@@ -50,8 +50,12 @@ async def test_job_content_never_sits_in_redis_or_logs(
     try:
         async with make_runtime(
             builtins={"tiny-phone": TinyPhoneDetector},
-            jobs={"backend": "redis", "key_prefix": redis_prefix, "workers": 1,
-                  "claim_idle_ms": 5000},  # fmt: skip
+            jobs={
+                "backend": "redis",
+                "key_prefix": redis_prefix,
+                "workers": 1,
+                "claim_idle_ms": 5000,
+            },
             cache={"backend": "redis", "key_prefix": f"{redis_prefix}cache:"},
             mapper={"redis": {"url": url}},
             executor={"deadline_ms": 20_000},
@@ -67,12 +71,21 @@ async def test_job_content_never_sits_in_redis_or_logs(
             base = {"content": CONTENT, "tenant_id": "acme", "processing_mode": "async"}
             with webhook_receiver("whsec-privacy") as receiver:
                 async with api(runtime) as http:
-                    blocker = await http.post("/orchestrate", json={**base, "policy_bundle": "slow"})
+                    blocker = await http.post(
+                        "/orchestrate", json={**base, "policy_bundle": "slow"}
+                    )
                     await wait_for_job(http, blocker.json()["job_id"], {"running"})
                     queued = [
-                        (await http.post("/orchestrate", json={**base, "policy_bundle": bundle,
-                                                               "callback_url": receiver.url}))
-                        .json()["job_id"]  # fmt: skip
+                        (
+                            await http.post(
+                                "/orchestrate",
+                                json={
+                                    **base,
+                                    "policy_bundle": bundle,
+                                    "callback_url": receiver.url,
+                                },
+                            )
+                        ).json()["job_id"]
                         for bundle in ("p", "dead")
                     ]
                     while_queued = await _dump(redis_client, redis_prefix)
@@ -85,7 +98,8 @@ async def test_job_content_never_sits_in_redis_or_logs(
         root.setLevel(previous)
     done, failed = views
     # The sinks were really exercised: the sealed payload and sealed result were there.
-    assert "payload" in while_queued and "sealed_redacted" in after
+    assert "payload" in while_queued
+    assert "sealed_redacted" in after
     assert f"{redis_prefix}q:normal" in while_queued
     assert any("job finished" in t for t in raw.texts)
     assert done["result"]["redacted_content"] == (

@@ -32,8 +32,12 @@ async def test_a_job_runs_through_redis_and_leaves_only_its_result(
         async with api(runtime) as http:
             accepted = await http.post(
                 "/orchestrate",
-                json={"content": TEXT, "tenant_id": "acme", "policy_bundle": "p",
-                      "processing_mode": "async"},  # fmt: skip
+                json={
+                    "content": TEXT,
+                    "tenant_id": "acme",
+                    "policy_bundle": "p",
+                    "processing_mode": "async",
+                },
             )
             job_id = accepted.json()["job_id"]
             done = await wait_for_job(http, job_id, {"succeeded"})
@@ -84,11 +88,17 @@ async def test_a_crashed_workers_job_is_reclaimed_by_another(
         replica_a.catalog.invalidate()
         await submit_active(replica_a, "acme", bundle_yaml("p", ["slow"]))
         async with api(replica_a) as http:
-            job_id = (await http.post(
-                "/orchestrate",
-                json={"content": TEXT, "tenant_id": "acme", "policy_bundle": "p",
-                      "processing_mode": "async"},  # fmt: skip
-            )).json()["job_id"]
+            job_id = (
+                await http.post(
+                    "/orchestrate",
+                    json={
+                        "content": TEXT,
+                        "tenant_id": "acme",
+                        "policy_bundle": "p",
+                        "processing_mode": "async",
+                    },
+                )
+            ).json()["job_id"]
             await wait_for_job(http, job_id, {"running"})
         assert replica_a.jobs is not None
         await replica_a.jobs.stop()  # the crash: in-flight work abandoned, nothing acked
@@ -125,11 +135,17 @@ async def test_a_job_crashing_every_worker_fails_after_max_attempts(
         replica.catalog.invalidate()
         await submit_active(replica, "acme", bundle_yaml("p", ["slower"]))
         async with api(replica) as http:
-            job_id = (await http.post(
-                "/orchestrate",
-                json={"content": TEXT, "tenant_id": "acme", "policy_bundle": "p",
-                      "processing_mode": "async"},  # fmt: skip
-            )).json()["job_id"]
+            job_id = (
+                await http.post(
+                    "/orchestrate",
+                    json={
+                        "content": TEXT,
+                        "tenant_id": "acme",
+                        "policy_bundle": "p",
+                        "processing_mode": "async",
+                    },
+                )
+            ).json()["job_id"]
             await wait_for_job(http, job_id, {"running"})
             assert replica.jobs is not None
             await replica.jobs.stop()
@@ -150,8 +166,12 @@ async def test_a_redis_outage_is_a_retryable_503(make_runtime) -> None:
         async with api(runtime) as http:
             submitted = await http.post(
                 "/orchestrate",
-                json={"content": TEXT, "tenant_id": "acme", "policy_bundle": "p",
-                      "processing_mode": "async"},  # fmt: skip
+                json={
+                    "content": TEXT,
+                    "tenant_id": "acme",
+                    "policy_bundle": "p",
+                    "processing_mode": "async",
+                },
             )
             read = await http.get("/jobs/job_" + "a" * 32)
     assert submitted.status_code == 503, submitted.text

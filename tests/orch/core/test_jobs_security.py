@@ -35,15 +35,11 @@ async def test_a_tenant_sees_and_cancels_only_its_own_jobs(secured, make_runtime
             answers = {
                 "anonymous read": await http.get(f"/jobs/{job_id}"),
                 "other tenant read": await http.get(f"/jobs/{job_id}", headers=bearer(globex)),
-                "other admin read": await http.get(
-                    f"/jobs/{job_id}", headers=bearer(globex_admin)
-                ),
+                "other admin read": await http.get(f"/jobs/{job_id}", headers=bearer(globex_admin)),
                 "claimed tenant": await http.get(
                     f"/jobs/{job_id}", headers=bearer(globex, **{"X-Tenant-Id": "acme"})
                 ),
-                "other tenant cancel": await http.delete(
-                    f"/jobs/{job_id}", headers=bearer(globex)
-                ),
+                "other tenant cancel": await http.delete(f"/jobs/{job_id}", headers=bearer(globex)),
                 "reader cancel": await http.delete(f"/jobs/{job_id}", headers=bearer(acme_reader)),
                 "own cancel": await http.delete(f"/jobs/{job_id}", headers=bearer(acme)),
             }

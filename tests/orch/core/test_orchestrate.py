@@ -161,8 +161,12 @@ async def test_client_mistakes_answer_error_bodies(make_runtime, detectors, phon
             wrong_media = await http.post("/orchestrate", content=b"x")
             async_mode = await http.post(
                 "/orchestrate",
-                json={"content": "x", "tenant_id": "acme", "processing_mode": "async",
-                      "policy_bundle": "nope"},  # fmt: skip
+                json={
+                    "content": "x",
+                    "tenant_id": "acme",
+                    "processing_mode": "async",
+                    "policy_bundle": "nope",
+                },
             )
             skipped = await http.post(
                 "/orchestrate",

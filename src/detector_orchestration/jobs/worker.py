@@ -89,8 +89,8 @@ class JobRunner:
             await self.parts.queue.ack(queued)
         except QueueUnavailable as exc:
             # Not acked: a durable queue hands the job out again once Redis is back.
-            logger.warning("job backend unavailable", extra={"job_id": queued.job_id,
-                                                              "error": str(exc)})  # fmt: skip
+            extra = {"job_id": queued.job_id, "error": str(exc)}
+            logger.warning("job backend unavailable", extra=extra)
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
@@ -117,9 +117,8 @@ class JobRunner:
                 await self._notify(job)  # the previous worker died before it was sent
             return
         if job.attempts >= self.settings.max_attempts:
-            error = {"error_code": "JOB_ATTEMPTS_EXHAUSTED", "retryable": False,
-                     "message": f"the job was started {job.attempts} times without finishing",
-                     "request_id": job.job_id}  # fmt: skip
+            message = f"the job was started {job.attempts} times without finishing"
+            error = _error("JOB_ATTEMPTS_EXHAUSTED", message, job.job_id)
             await self._finish(job, JobStatus.FAILED, error=error, result_status=500)
             return
         first_start = job.started_at is None
@@ -133,9 +132,8 @@ class JobRunner:
             metrics.job_wait.observe(_seconds_between(job.created_at, job.started_at))
         request = await self._request(job)
         if request is None:
-            error = {"error_code": "PAYLOAD_UNREADABLE", "retryable": False,
-                     "message": "the job's sealed request could not be opened",
-                     "request_id": job.job_id}  # fmt: skip
+            message = "the job's sealed request could not be opened"
+            error = _error("PAYLOAD_UNREADABLE", message, job.job_id)
             await self._finish(job, JobStatus.FAILED, error=error, result_status=500)
             return
         await self._run(job, request)
@@ -166,15 +164,13 @@ class JobRunner:
                     if await self._save(job, {JobStatus.RUNNING}) is not None:
                         return
                     continue
-                body = {"error_code": exc.error_code, "message": exc.message,
-                        "request_id": job.job_id, "retryable": exc.retryable}  # fmt: skip
+                body = _error(exc.error_code, exc.message, job.job_id, exc.retryable)
                 await self._finish(job, JobStatus.FAILED, error=body, result_status=exc.status)
                 return
             except Exception as exc:  # a bug: the type only (a message may quote content)
-                logger.error("job crashed", extra={"job_id": job.job_id,
-                                                   "error": type(exc).__name__})  # fmt: skip
-                body = {"error_code": "INTERNAL_ERROR", "message": "the job failed unexpectedly",
-                        "request_id": job.job_id, "retryable": False}  # fmt: skip
+                extra = {"job_id": job.job_id, "error": type(exc).__name__}
+                logger.error("job crashed", extra=extra)
+                body = _error("INTERNAL_ERROR", "the job failed unexpectedly", job.job_id)
                 await self._finish(job, JobStatus.FAILED, error=body, result_status=500)
                 return
         result = dict(outcome.body)
@@ -205,9 +201,8 @@ class JobRunner:
         if await self._save(job, ACTIVE, final=True) is not None:
             return  # cancelled while running: the result is dropped
         self.parts.metrics.jobs.labels(status.value).inc()
-        logger.info("job finished", extra={"job_id": job.job_id, "status": status.value,
-                                           "result_status": result_status,
-                                           "attempts": job.attempts})  # fmt: skip
+        extra = {"job_id": job.job_id, "status": status.value, "attempts": job.attempts}
+        logger.info("job finished", extra={**extra, "result_status": result_status})
         if job.webhook is WebhookState.PENDING:
             await self._notify(job)
 
@@ -277,8 +272,8 @@ class WorkerPool:
             with contextlib.suppress(QueueUnavailable):
                 self.parts.metrics.set_depth(await self.parts.queue.depth())
         except Exception as exc:  # never let one job end the pool
-            logger.error("job handling failed", extra={"job_id": queued.job_id,
-                                                       "error": type(exc).__name__})  # fmt: skip
+            extra = {"job_id": queued.job_id, "error": type(exc).__name__}
+            logger.error("job handling failed", extra=extra)
 
     async def stop(self) -> None:
         """Stop taking work and abandon jobs in flight: a durable queue's reclaim resumes
@@ -290,6 +285,11 @@ class WorkerPool:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _error(code: str, message: str, job_id: str, retryable: bool = False) -> dict[str, Any]:
+    """An ErrorBody for the job (the sync call's error, or the job's own)."""
+    return {"error_code": code, "message": message, "request_id": job_id, "retryable": retryable}
 
 
 def _seconds_between(start: str, end: str) -> float:

@@ -221,6 +221,16 @@ def test_a_changed_file_is_refused_on_read(store: ObjectStore, tmp_path: Path) -
     tamper(store, "models/embedding-9.1.0/files/model_card.json", b'{"version": "evil"}')
     with pytest.raises(TamperedArtifact, match=r"model_card.json of model embedding-9.1.0 does"):
         run(registry.card("embedding-9.1.0"))
+    key = "models/embedding-9.1.0/manifest.json"
+    manifest = orjson.loads(run(store.get(key)))
+    manifest["files"][0]["path"] = "../../outside"  # would leave the cache folder
+    tamper(store, key, orjson.dumps(manifest))
+    with pytest.raises(RegistryError, match=r"model manifest is not valid"):
+        run(registry.manifest("embedding-9.1.0"))
+    manifest["files"][0]["path"], manifest["version"] = "MODEL_CARD.md", "embedding-9.9.9"
+    tamper(store, key, orjson.dumps(manifest))
+    with pytest.raises(TamperedArtifact, match=r"manifest of model embedding-9.1.0 names embed"):
+        run(registry.manifest("embedding-9.1.0"))
 
 
 def test_registry_works_on_an_object_lock_bucket(tmp_path: Path) -> None:

@@ -142,13 +142,14 @@ class Manifest:
                 date=_optional_str(data["date"]),
                 top1_accuracy=_optional_float(metrics["top1_accuracy"]),
                 ece=_optional_float(metrics["ece"]),
+                # Checked like keys: a path in the manifest never leaves the cache folder.
                 files=tuple(
-                    FileEntry(str(e["path"]), int(e["size"]), str(e["sha256"]))
+                    FileEntry(check_key(str(e["path"])), int(e["size"]), str(e["sha256"]))
                     for e in data["files"]
                 ),
                 registered_at=str(data["registered_at"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:  # InvalidObjectKey is a ValueError
             raise RegistryError(f"model manifest is not valid ({type(exc).__name__})") from None
 
 
@@ -394,7 +395,10 @@ class ModelRegistry:
         key = _manifest_key(version)
         if not await self.store.exists(key):
             return None
-        return Manifest.from_dict(_json(await self.store.get(key)))
+        manifest = Manifest.from_dict(_json(await self.store.get(key)))
+        if manifest.version != version:
+            raise TamperedArtifact(f"the manifest of model {version} names {manifest.version}")
+        return manifest
 
     async def _put_once(self, key: str, data: bytes, version: str, path: str) -> None:
         try:

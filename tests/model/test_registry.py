@@ -20,6 +20,7 @@ from llama_mapper.model.registry import (
     TamperedArtifact,
     serving_stack,
 )
+from llama_mapper.model.registry_cache import ModelCache, folder_matches
 from llama_mapper.storage.objects import ObjectStore
 
 from .registry_support import make_store, model_folder, store, tamper
@@ -255,3 +256,21 @@ def test_serving_stack_replays_promotions_and_rollbacks() -> None:
     assert serving_stack(history) == ["a", "b", "c"]
     assert serving_stack(history[:4]) == ["a", "b"]
     assert serving_stack([]) == []
+
+
+def test_concurrent_fetches_share_one_verified_folder(store: ObjectStore, tmp_path: Path) -> None:
+    """Server workers starting together: each downloads into its own temporary folder and
+    renames it into place; every one ends with the same verified folder, no temp left."""
+    registry = ModelRegistry(store)
+    run(registry.register(model_folder(tmp_path / "m", "embedding-9.3.0")))
+    cache = ModelCache(tmp_path / "cache")
+
+    async def fetch_all() -> list[Path]:
+        return list(
+            await asyncio.gather(*(cache.fetch(registry, "embedding-9.3.0") for _ in range(4)))
+        )
+
+    folders = run(fetch_all())
+    assert folders == [tmp_path / "cache" / "embedding-9.3.0"] * 4
+    assert folder_matches(folders[0], run(registry.manifest("embedding-9.3.0")))
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["embedding-9.3.0"]

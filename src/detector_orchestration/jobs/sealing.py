@@ -14,19 +14,30 @@ from typing import Any
 
 import orjson
 
-from llama_mapper.crypto import DecryptionError, KeyWrapper, open_fields, seal_fields
+from llama_mapper.crypto import (
+    DecryptionError,
+    KeyWrapper,
+    LocalKeyWrapper,
+    open_fields,
+    seal_fields,
+)
 from llama_mapper.crypto.envelope import new_dek
 
 
 class PayloadSealer:
     def __init__(self, wrapper: KeyWrapper) -> None:
         self._wrapper = wrapper
+        # A transit KEK is one Vault round trip per call: keep it off the event loop. A
+        # local one is a hash and an AES call, cheaper than the thread hop.
+        self._remote = not isinstance(wrapper, LocalKeyWrapper)
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args) if self._remote else fn(*args)
 
     async def seal(self, tenant_id: str, job_id: str, name: str, value: Any) -> str:
         """One JSON string: the wrapped data key and the sealed value."""
         dek = new_dek()
-        # A transit KEK is one Vault round trip: keep it off the event loop.
-        kek_id, wrapped = await asyncio.to_thread(self._wrapper.wrap, dek, tenant_id)
+        kek_id, wrapped = await self._call(self._wrapper.wrap, dek, tenant_id)
         sealed = seal_fields(dek, tenant_id, job_id, {name: value})
         return orjson.dumps({"kek_id": kek_id, "dek": wrapped, **sealed}).decode()
 
@@ -37,5 +48,5 @@ class PayloadSealer:
             kek_id, wrapped = doc["kek_id"], doc["dek"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             raise DecryptionError("sealed job data is malformed") from None
-        dek = await asyncio.to_thread(self._wrapper.unwrap, kek_id, wrapped, tenant_id)
+        dek: bytes = await self._call(self._wrapper.unwrap, kek_id, wrapped, tenant_id)
         return open_fields(dek, tenant_id, job_id, doc)[name]

@@ -318,3 +318,21 @@ async def test_jobs_can_be_disabled(make_runtime) -> None:
         read = await http.get("/jobs/job_" + "0" * 32)
     assert submitted.status_code == read.status_code == 501
     assert submitted.json()["error_code"] == "JOBS_DISABLED"
+
+
+async def test_a_sealed_payload_opens_only_for_its_tenant_and_job(orch_env) -> None:
+    from detector_orchestration.jobs.sealing import PayloadSealer
+    from llama_mapper.config.settings import load_settings
+    from llama_mapper.crypto import DecryptionError, LocalKeyWrapper
+    from llama_mapper.secrets import provider_from_settings
+
+    secrets = provider_from_settings(load_settings().secrets, orch_env / "secrets")
+    sealer = PayloadSealer(LocalKeyWrapper(secrets, "orch_jobs_kek"))
+    sealed = await sealer.seal("acme", "job_1", "request", {"content": TEXT})
+    assert TEXT not in sealed
+    assert await sealer.open("acme", "job_1", "request", sealed) == {"content": TEXT}
+    for tenant, job_id in [("globex", "job_1"), ("acme", "job_2")]:
+        with pytest.raises(DecryptionError):
+            await sealer.open(tenant, job_id, "request", sealed)
+    with pytest.raises(DecryptionError):
+        await sealer.open("acme", "job_1", "request", sealed.replace('"ct":"', '"ct":"AA'))

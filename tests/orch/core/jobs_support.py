@@ -44,9 +44,9 @@ async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
 
 @contextmanager
 def webhook_receiver(
-    secret: str = WEBHOOK_SECRET, fail_first: int = 0, fail_status: int = 503
+    secret: str = WEBHOOK_SECRET, fail_first: int = 0, fail_status: int = 503, hang_first: float = 0
 ) -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver(secret, fail_first, fail_status)
+    receiver = WebhookReceiver(secret, fail_first, fail_status, hang_first)
     with serve(webhook_app(receiver)) as url:
         receiver.url = f"{url}/hook"
         yield receiver

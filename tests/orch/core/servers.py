@@ -191,6 +191,8 @@ class WebhookReceiver:
     secret: str
     fail_first: int = 0
     fail_status: int = 503
+    #: Seconds the first delivery waits before it is answered (a worker may die meanwhile).
+    hang_first: float = 0.0
     url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
 
@@ -209,6 +211,8 @@ def webhook_app(receiver: WebhookReceiver) -> Starlette:
         receiver.received.append({"body": body, "headers": dict(request.headers), "valid": valid})
         if not valid:
             return JSONResponse({"error": "bad signature"}, status_code=400)
+        if receiver.hang_first and len(receiver.received) == 1:
+            await asyncio.sleep(receiver.hang_first)
         if len(receiver.received) <= receiver.fail_first:
             return JSONResponse({"error": "not now"}, status_code=receiver.fail_status)
         return JSONResponse({"ok": True})

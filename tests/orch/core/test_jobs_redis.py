@@ -7,7 +7,7 @@ import asyncio
 
 from redis.asyncio import Redis
 from tests.orch.core.conftest import TinyPhoneDetector, api, bundle_yaml, fms_spec, submit_active
-from tests.orch.core.jobs_support import wait_for_job
+from tests.orch.core.jobs_support import WEBHOOK_SECRET, wait_for_job, wait_until, webhook_receiver
 from tests.servicecheck import require_redis
 
 from detector_orchestration.jobs.redis_queue import RedisJobQueue
@@ -179,3 +179,53 @@ async def test_a_redis_outage_is_a_retryable_503(make_runtime) -> None:
     assert submitted.json()["retryable"] is True
     assert "4155550123" not in submitted.text
     assert read.status_code == 503
+
+
+async def test_a_webhook_cut_off_by_a_crash_is_sent_by_the_next_worker(
+    make_runtime, redis_prefix: str, monkeypatch
+) -> None:
+    """Replica A finishes the job and dies while the receiver has not answered; replica B
+    reclaims the delivery, sees a finished job whose webhook is pending, and sends it
+    (the job itself is not run again)."""
+    url = require_redis()
+    monkeypatch.setenv("LLAMA_MAPPER_SECRET_ORCH_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    phone = TinyPhoneDetector()
+    common = {"mapper": {"redis": {"url": url}}, "builtins": {"tiny-phone": lambda: phone}}
+    with webhook_receiver(hang_first=3.0) as receiver:
+        async with make_runtime(
+            jobs=redis_jobs(redis_prefix, consumer_name="a", claim_idle_ms=600), **common
+        ) as replica_a:
+            await submit_active(replica_a, "acme", bundle_yaml("p", ["tiny-phone"]))
+            async with api(replica_a) as http:
+                job_id = (
+                    await http.post(
+                        "/orchestrate",
+                        json={
+                            "content": "call +14155550123",
+                            "tenant_id": "acme",
+                            "policy_bundle": "p",
+                            "processing_mode": "async",
+                            "callback_url": receiver.url,
+                        },
+                    )
+                ).json()["job_id"]
+                await wait_until(lambda: len(receiver.received) == 1)  # hanging
+                assert replica_a.jobs is not None
+                await replica_a.jobs.stop()
+        async with make_runtime(
+            jobs=redis_jobs(redis_prefix, consumer_name="b", claim_idle_ms=600), **common
+        ) as replica_b:
+            assert replica_b.jobs is not None
+            await replica_b.jobs.start()
+            async with api(replica_b) as http:
+                await wait_until(lambda: len(receiver.received) == 2, timeout=20)
+                for _ in range(100):
+                    view = (await http.get(f"/jobs/{job_id}")).json()
+                    if view["webhook"]["state"] == "delivered":
+                        break
+                    await asyncio.sleep(0.05)
+    assert view["webhook"]["state"] == "delivered"
+    assert [d["status_code"] for d in view["webhook"]["deliveries"]] == [200]
+    assert view["attempts"] == 1
+    assert phone.calls == 1  # the job ran once; only its webhook was resumed
+    assert all(r["valid"] for r in receiver.received)

@@ -240,10 +240,7 @@ async def list_detectors(request: Request, principal: CurrentPrincipal) -> Respo
     if refused is not None:
         return refused
     runtime = orch_runtime(request)
-    rows: list[dict[str, Any]] = [
-        {"name": name, "kind": "builtin", "source": "builtin"}
-        for name in runtime.catalog.builtin_names()
-    ]
+    rows = runtime.catalog.builtin_rows()
     rows += [record.summary() for record in await runtime.registry.list()]
     return JSONBytes({"detectors": rows})
 

@@ -28,17 +28,14 @@ def list_command(config: Path = OrchConfigOption, as_json: bool = JsonOption) ->
     """Built-in and registered detectors."""
 
     async def work(runtime: OrchRuntime) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = [
-            {"name": n, "kind": "builtin", "source": "builtin", "health": "-"}
-            for n in runtime.catalog.builtin_names()
-        ]
+        rows = [{**row, "health": "-"} for row in runtime.catalog.builtin_rows()]
         return rows + [r.summary() for r in await runtime.registry.list()]
 
     rows = run_with_runtime(config, work, as_json=as_json)
     if as_json:
         print_json(rows)
         return
-    table(rows, ["name", "kind", "endpoint", "pack", "timeout_ms", "retries", "health"])
+    table(rows, ["name", "kind", "endpoint", "pack", "version", "timeout_ms", "retries", "health"])
 
 
 def _settings(pairs: list[str]) -> dict[str, Any]:
@@ -146,6 +143,7 @@ def health_command(config: Path = OrchConfigOption, as_json: bool = JsonOption) 
                 {
                     "name": name,
                     "source": entry.source,
+                    "version": entry.detector.version,  # after the probe: the mode it ran in
                     "health": health,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 1),
                     "error": error,
@@ -157,6 +155,6 @@ def health_command(config: Path = OrchConfigOption, as_json: bool = JsonOption) 
     if as_json:
         print_json(rows)
     else:
-        table(rows, ["name", "source", "health", "latency_ms", "error"])
+        table(rows, ["name", "source", "version", "health", "latency_ms", "error"])
     if any(row["health"] != "healthy" for row in rows):
         raise typer.Exit(1)

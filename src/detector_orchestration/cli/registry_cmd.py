@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -118,6 +119,17 @@ def remove_command(name: str = typer.Argument(...), config: Path = OrchConfigOpt
     typer.echo(f"removed {name}")
 
 
+async def _warm_up(detector: object) -> None:
+    """Load a built-in that blocks until its engine is loaded (``blocks_until_loaded``,
+    presidio) first, in a thread: the probe is about whether the detector answers, not how
+    long a cold process takes to load it. prompt-injection answers on heuristics while its
+    model loads, so it is probed as it is."""
+    warm_up = getattr(detector, "warm_up", None)
+    if getattr(detector, "blocks_until_loaded", False) and callable(warm_up):
+        with contextlib.suppress(DetectorError):  # the probe below reports it as it is
+            await asyncio.to_thread(warm_up)
+
+
 @app.command("health")
 def health_command(config: Path = OrchConfigOption, as_json: bool = JsonOption) -> None:
     """Probe every detector once with a fixed text; record the result in the registry."""
@@ -127,6 +139,7 @@ def health_command(config: Path = OrchConfigOption, as_json: bool = JsonOption) 
         rows = []
         for name in sorted(available):
             entry = available[name]
+            await _warm_up(entry.detector)
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(entry.timeout_s):

@@ -38,6 +38,8 @@ class PresidioDetector:
     name = "presidio"
     pack = "presidio"
     content_types = TEXT_CONTENT_TYPES
+    #: The first request waits for the engine to load (seconds): warm it up before traffic.
+    blocks_until_loaded = True
 
     def __init__(
         self, *, model: str | None = MODEL_PACKAGE, use_model: bool = True, min_score: float = 0.0

@@ -60,6 +60,37 @@ async def measure(
     return runs, time.perf_counter() - started
 
 
+def built_ins(only: list[str] | None = None, *, no_model: bool = False) -> list[Detector]:
+    """The installed built-ins; those with a model in both modes (unless ``no_model``)."""
+    detectors: list[Detector] = []
+    for name, factory in builtin_detectors().items():
+        if only and name not in only:
+            continue
+        if name in MODEL_OPTIONAL:
+            detectors.append(factory(use_model=False))
+            if not no_model:
+                with_model = factory()
+                with_model.warm_up()  # the model's load is not part of throughput
+                detectors.append(with_model)
+        else:
+            detectors.append(factory())
+    return detectors
+
+
+async def throughput_table(detectors: list[Detector], seconds: float, min_runs: int) -> None:
+    """Print texts/s, MB/s and ms/text per detector on 1 KB and 10 KB texts."""
+    print(f"{'detector':<64} {'size':>6} {'texts/s':>10} {'MB/s':>8} {'ms/text':>9}")
+    for detector in detectors:
+        for size in (1024, 10 * 1024):
+            text = make_text(size)
+            runs, elapsed = await measure(detector, text, seconds, min_runs)
+            per_s = runs / elapsed
+            print(
+                f"{detector.version:<64} {size // 1024:>4}KB {per_s:>10.1f} "
+                f"{per_s * len(text.encode()) / 1e6:>8.3f} {1000 / per_s:>9.2f}"
+            )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -69,29 +100,8 @@ async def main() -> None:
     )
     parser.add_argument("--only", action="append", help="a built-in's name (repeatable)")
     args = parser.parse_args()
-
-    detectors: list[Detector] = []
-    for name, factory in builtin_detectors().items():
-        if args.only and name not in args.only:
-            continue
-        if name in MODEL_OPTIONAL:
-            detectors.append(factory(use_model=False))
-            if not args.no_model:
-                with_model = factory()
-                with_model.warm_up()  # the model's load is not part of throughput
-                detectors.append(with_model)
-        else:
-            detectors.append(factory())
-    print(f"{'detector':<64} {'size':>6} {'texts/s':>10} {'MB/s':>8} {'ms/text':>9}")
-    for detector in detectors:
-        for size in (1024, 10 * 1024):
-            text = make_text(size)
-            runs, elapsed = await measure(detector, text, args.seconds, args.min_runs)
-            per_s = runs / elapsed
-            print(
-                f"{detector.version:<64} {size // 1024:>4}KB {per_s:>10.1f} "
-                f"{per_s * len(text.encode()) / 1e6:>8.3f} {1000 / per_s:>9.2f}"
-            )
+    detectors = built_ins(args.only, no_model=args.no_model)
+    await throughput_table(detectors, args.seconds, args.min_runs)
 
 
 if __name__ == "__main__":

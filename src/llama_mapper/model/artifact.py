@@ -9,6 +9,7 @@ and ``/ready`` can name the model before (or without) torch being imported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,16 +67,18 @@ def write_json(path: Path, data: Any) -> None:
     path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
 
 
-def check_folder(folder: Path) -> None:
+def check_folder(folder: Path, required: Sequence[str] = REQUIRED_FILES) -> None:
     if not folder.is_dir():
         raise ArtifactError(f"model folder {folder} not found")
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    missing = [name for name in required if not (folder / name).is_file()]
     if missing:
         raise ArtifactError(f"model folder {folder} lacks {', '.join(missing)}")
 
 
-def read_card(folder: Path) -> ModelCard:
-    check_folder(folder)
+def read_card(folder: Path, required: Sequence[str] = REQUIRED_FILES) -> ModelCard:
+    """The card of a model folder holding ``required`` (a served-over-HTTP model's folder
+    needs only its card and labels: the weights live on the server)."""
+    check_folder(folder, required)
     data = read_json(folder / CARD)
     if not isinstance(data, dict):
         raise ArtifactError(f"{folder / CARD} must hold a JSON object")

@@ -15,6 +15,7 @@ Run in the project's environment (torch, transformers, tokenizers):
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import time
 from pathlib import Path
@@ -104,7 +105,16 @@ def train(model: Any, encoded: list[tuple[list[int], int]], pad: int, steps: int
     """Full-parameter training, loss on the answer tokens only."""
     import torch
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
+    # Short warm-up, then cosine decay to a tenth: the answer's first token (which label)
+    # is learnt late, after the deterministic rest of each label.
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (
+            min(1.0, (step + 1) / 50)
+            * (0.1 + 0.45 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+        ),
+    )
     model.train()
     started = time.perf_counter()
     batch = 16
@@ -122,6 +132,7 @@ def train(model: Any, encoded: list[tuple[list[int], int]], pad: int, steps: int
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
         if step % 50 == 0 or step == 1:
             print(f"step {step} loss {loss.item():.4f} ({time.perf_counter() - started:.0f} s)")
     model.eval()
@@ -162,7 +173,7 @@ def save(out: Path, model: Any, tokenizer: Any, card: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 

@@ -17,6 +17,7 @@ from llama_mapper.cli.common import (
     settings_or_exit,
 )
 from llama_mapper.model.serving import tier_from_settings
+from llama_mapper.model.tier import EmbeddingTier
 from llama_mapper.packs.fix import (
     LexicalSuggester,
     Suggester,
@@ -167,13 +168,16 @@ def fix(
     detectors = {pack.detector for pack in paths.values()}
     unmapped = sorted(key for key in counts if key[0] in detectors)
     suggest: Suggester = LexicalSuggester(taxonomy)
-    choice = tier_from_settings(settings.learned)
-    suggester = f"lexical, {choice.reason}"
-    if choice.tier is not None:
-        suggest, suggester = learned_suggester(choice.tier, suggest), choice.tier.version
+    choice = tier_from_settings(settings.learned, settings.secrets)
+    # Suggestions rank every canonical label for a text: only the in-process embedding
+    # tier offers that (a generative server answers one label per request).
+    tier = choice.tier if isinstance(choice.tier, EmbeddingTier) else None
+    suggester = f"lexical, {choice.reason or 'learned tier offers no ranking'}"
+    if tier is not None:
+        suggest, suggester = learned_suggester(tier, suggest), tier.version
     proposals = propose_fixes(paths.values(), taxonomy, unmapped, suggest)
-    if choice.tier is not None and choice.tier.state == "failed":
-        suggester = f"lexical, {choice.tier.status}"
+    if tier is not None and tier.state == "failed":
+        suggester = f"lexical, {tier.status}"
     applied_total = 0
     if apply:
         for path, pack in paths.items():

@@ -7,7 +7,8 @@ log-probabilities, and constrained to the valid labels where the server can:
 - ``vllm-choice``: vLLM's ``structured_outputs: {"choice": [...]}`` (vLLM >= 0.12; the
   older ``guided_choice`` field was removed there). The answer is the label itself.
 - ``vllm-json``: vLLM's ``structured_outputs: {"json": schema}``; the answer is
-  ``{"label": "<one of the labels>"}``.
+  ``{"label": "<one of the labels>"}`` (start vLLM with
+  ``--structured-outputs-config.disable_any_whitespace true``).
 - ``tgi-json``: TGI's Messages API grammar, ``response_format: {"type": "json", "value":
   schema}``; same answer shape.
 - ``none``: unconstrained; an answer outside the labels is dropped.
@@ -81,6 +82,9 @@ def request_body(
     if guided == "vllm-choice":
         body["structured_outputs"] = {"choice": prompt.choices(labels)}
     elif guided == "vllm-json":
+        # vLLM 0.32 takes disable_any_whitespace from the server's config only
+        # (--structured-outputs-config.disable_any_whitespace true), not per request: without
+        # it a small model may spend max_tokens on whitespace before the label.
         body["structured_outputs"] = {"json": answer_schema(labels)}
     elif guided == "tgi-json":
         body["response_format"] = {"type": "json", "value": answer_schema(labels)}

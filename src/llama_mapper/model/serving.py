@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llama_mapper.config.settings import LearnedSettings
-from llama_mapper.model.artifact import DEFAULT_MODEL_DIR, ArtifactError
+from llama_mapper.model.artifact import CAUSAL, DEFAULT_MODEL_DIR, ArtifactError, read_card
 from llama_mapper.model.availability import INSTALL_HINT, missing_ml_modules
+from llama_mapper.model.causal_tier import CausalTier
 from llama_mapper.model.tier import EmbeddingTier
 
 RULES_ONLY = "rules-only"
@@ -18,7 +19,7 @@ RULES_ONLY = "rules-only"
 
 @dataclass(frozen=True)
 class TierChoice:
-    tier: EmbeddingTier | None
+    tier: EmbeddingTier | CausalTier | None
     #: Why there is no tier (``None`` when there is one).
     reason: str | None
 
@@ -32,9 +33,12 @@ def tier_from_settings(settings: LearnedSettings) -> TierChoice:
             None,
             f"{RULES_ONLY} (ml extra not installed: {', '.join(missing)} missing; {INSTALL_HINT})",
         )
+    folder = settings.model_dir or DEFAULT_MODEL_DIR
     try:
-        tier = EmbeddingTier(
-            settings.model_dir or DEFAULT_MODEL_DIR,
+        # The card's kind picks the tier: embedding or generative (causal).
+        kind = CausalTier if read_card(folder).kind == CAUSAL else EmbeddingTier
+        tier = kind(
+            folder,
             base_dir=settings.base_model_dir,
             threads=settings.threads,
             cache_size=settings.cache_size,

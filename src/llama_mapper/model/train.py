@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -254,7 +254,12 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"{card['training_seconds']} s",
         "",
     ]
-    metrics = card.get("metrics")
+    return "\n".join(lines + metrics_table(card.get("metrics")))
+
+
+def metrics_table(metrics: dict[str, Any] | None) -> list[str]:
+    """The leave-detectors-out table of a model card (empty without metrics)."""
+    lines: list[str] = []
     if metrics:
         lines += [
             "## Leave-detectors-out evaluation",
@@ -269,7 +274,7 @@ def card_markdown(card: dict[str, Any]) -> str:
                 f"{row['macro_f1']:.3f} | {row['ece']:.3f} |"
             )
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def evaluate_folder(
@@ -317,6 +322,16 @@ def _save(
         "base_model": BASE_MODEL_NAME,
         "lora": config.lora.to_dict(),
         "training": config.to_dict(),
+        "calibration": {"method": "temperature", "temperature": temperature},
+        "labels": len(labels),
+        "seed": config.seed,
+        **data_facts(splits, taxonomy),
+    }
+
+
+def data_facts(splits: Splits, taxonomy: Taxonomy) -> dict[str, Any]:
+    """What every model card says about its data, held-out detectors and toolchain."""
+    return {
         "taxonomy_version": taxonomy.version,
         "data_version": DATA_VERSION,
         "data_hash": splits.data_hash(),
@@ -330,20 +345,21 @@ def _save(
             "calibration": sorted({e.detector for e in splits.calibration}),
             "evaluation": sorted({e.detector for e in splits.evaluation}),
         },
-        "calibration": {"method": "temperature", "temperature": temperature},
-        "labels": len(labels),
-        "seed": config.seed,
         "date": datetime.now(UTC).date().isoformat(),
         "torch": torch.__version__,
     }
 
 
+class _Settings(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 def _save_checkpoint(
     path: Path,
-    model: EmbeddingMapper,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    config: TrainConfig,
+    config: _Settings,
     epochs_done: int,
 ) -> None:
     state = {
@@ -362,10 +378,10 @@ def _save_checkpoint(
 
 def _restore(
     path: Path,
-    model: EmbeddingMapper,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    config: TrainConfig,
+    config: _Settings,
 ) -> int:
     state = torch.load(path, weights_only=True)
     if state["config"] != config.to_dict():

@@ -47,14 +47,20 @@ warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", categ
 LABEL_BATCH = 128
 
 
-def load_causal_base(base_dir: Path, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
-    """Tokenizer and causal LM from a local Hugging Face folder; never the network."""
+def offline_quiet() -> None:
+    """Never the network, no progress bars of Hugging Face's own."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def load_causal_base(base_dir: Path, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
+    """Tokenizer and causal LM from a local Hugging Face folder; never the network."""
+    offline_quiet()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     if not (base_dir / "config.json").is_file():
         raise ArtifactError(f"base model folder {base_dir} has no config.json")
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir), local_files_only=True)

@@ -114,6 +114,9 @@ def create_tiny_base(
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from llama_mapper.model.causal import offline_quiet
+
+    offline_quiet()
     tokenizer = train_tokenizer(lines, config.vocab_size)
     torch.manual_seed(seed)
     model_config = LlamaConfig(

@@ -224,7 +224,8 @@ def test_engine_accepts_and_rejects_by_threshold(catalog: Catalog, trained: Trai
     tier = CausalTier(trained.folder)
     assert tier.status.startswith(f"ok ({tier.version}, loads on the first")
     prediction = tier.predict(NEW_VENDOR, "Social Security No")
-    assert prediction is not None and tier.state == "loaded"
+    assert prediction is not None
+    assert tier.state == "loaded"
     assert prediction.label in read_labels(trained.folder)
     assert len(prediction.candidates) == 3
     low = MappingEngine(
@@ -272,10 +273,10 @@ def test_a_card_of_another_prompt_version_is_refused(trained: Trained, tmp_path:
     assert choice.tier is None
     assert "tuned on prompt version 0" in str(choice.reason)
     (copy / ADAPTER_WEIGHTS).unlink()
-    with pytest.raises(ArtifactError, match="lacks adapter_model.safetensors"):
+    with pytest.raises(ArtifactError, match=r"lacks adapter_model\.safetensors"):
         read_card(copy)
     (copy / LABELS).unlink()
-    with pytest.raises(ArtifactError, match="labels.json"):
+    with pytest.raises(ArtifactError, match=r"labels\.json"):
         read_card(copy)
 
 

@@ -60,6 +60,10 @@ def train(
         None, min=1, help="causal: train on the first N examples only (quick runs)."
     ),
     device: str = typer.Option("cpu", help="causal: torch device (cpu, cuda)."),
+    pretrain_epochs: int = typer.Option(
+        1, min=0, max=100, help="causal, --base-model tiny: whole-model epochs before LoRA."
+    ),
+    learning_rate: float = typer.Option(None, min=0.0, help="causal: LoRA learning rate."),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train, calibrate and evaluate a LoRA-adapted mapper; resumable, seeded, deterministic."""
@@ -97,6 +101,8 @@ def train(
             version=version or "causal-dev",
             limit=limit,
             device=device,
+            pretrain_epochs=pretrain_epochs,
+            learning_rate=learning_rate or CausalTrainConfig.learning_rate,
         )
         run: Any = lambda on_step: train_causal(  # noqa: E731
             splits, catalog.taxonomy, output_dir, base, causal, on_step=on_step, resume=resume

@@ -64,6 +64,7 @@ from llama_mapper.model.train import (
     _target_mask,
     canonical_labels,
     data_facts,
+    deterministic,
     fit_temperature,
     metrics_table,
 )
@@ -263,7 +264,7 @@ def train_causal(
     """LoRA SFT on ``splits.train``, calibrate on ``splits.calibration``, save, evaluate."""
     started = time.perf_counter()
     configure_threads(config.threads)
-    torch.use_deterministic_algorithms(True)
+    deterministic(config.device)
     torch.manual_seed(config.seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     labels = canonical_labels(taxonomy)

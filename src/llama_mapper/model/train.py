@@ -74,6 +74,8 @@ class TrainConfig:
     #: Train on the first ``limit`` examples only (quick determinism checks).
     limit: int | None = None
     version: str = "embedding-dev"
+    #: Torch device; results are bit-reproducible on CPU only.
+    device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +129,11 @@ def _target_mask(examples: Sequence[Example], index: dict[str, int]) -> torch.Te
     return mask
 
 
+def deterministic(device: str) -> None:
+    """Deterministic kernels: enforced on CPU; on a GPU, warned about where none exist."""
+    torch.use_deterministic_algorithms(True, warn_only=torch.device(device).type != "cpu")
+
+
 def multi_target_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Negative log of the probability given to any acceptable target."""
     hit = logits.masked_fill(~mask, float("-inf")).logsumexp(dim=-1)
@@ -172,7 +179,7 @@ def train_embedding(
     """Train on ``splits.train``, calibrate on ``splits.calibration``, save to ``output_dir``."""
     started = time.perf_counter()
     configure_threads(config.threads)
-    torch.use_deterministic_algorithms(True)
+    deterministic(config.device)
     torch.manual_seed(config.seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     labels = canonical_labels(taxonomy)
@@ -182,7 +189,7 @@ def train_embedding(
     base = EmbeddingMapper(encoder, torch.zeros(len(labels), 1))
     prototypes = _prototypes(base, tokenizer, labels, splits.train)
     # get_peft_model wraps ``encoder`` in place; ``base`` is not used after this point.
-    model = EmbeddingMapper(with_lora(encoder, config.lora), prototypes)
+    model = EmbeddingMapper(with_lora(encoder, config.lora), prototypes).to(config.device)
     optimizer = torch.optim.AdamW(
         [
             {"params": _trainable(model), "lr": config.learning_rate},
@@ -206,7 +213,7 @@ def train_embedding(
         for step in range(steps_per_epoch):
             rows = order[step * config.batch_size : (step + 1) * config.batch_size]
             batch = tokenize(tokenizer, [train[i].text for i in rows])
-            loss = multi_target_loss(model(**batch), mask[rows])
+            loss = multi_target_loss(model(**batch), mask[rows].to(config.device))
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
@@ -216,7 +223,7 @@ def train_embedding(
         _save_checkpoint(checkpoint, model, optimizer, scheduler, config, epoch + 1)
     calibration = list(splits.calibration)
     temperature = fit_temperature(
-        logits_for(model, tokenizer, [e.text for e in calibration]),
+        logits_for(model, tokenizer, [e.text for e in calibration]).cpu(),
         _target_mask(calibration, index),
     )
     card = _save(model, output_dir, labels, temperature, splits, taxonomy, config)
@@ -312,7 +319,7 @@ def _save(
     data = orjson.loads(adapter_config.read_bytes())
     data["base_model_name_or_path"] = BASE_MODEL_NAME
     write_json(adapter_config, data)
-    head = model.prototypes.detach().contiguous().clone()
+    head = model.prototypes.detach().cpu().contiguous().clone()
     save_file({"prototypes": head}, str(output_dir / HEAD))
     write_json(output_dir / LABELS, list(labels))
     write_json(output_dir / CALIBRATION, {"method": "temperature", "temperature": temperature})

@@ -16,6 +16,7 @@ from llama_mapper.cli.common import (
     print_json,
     settings_or_exit,
 )
+from llama_mapper.model.causal_tier import CausalTier
 from llama_mapper.model.serving import tier_from_settings
 from llama_mapper.model.tier import EmbeddingTier
 from llama_mapper.packs.fix import (
@@ -169,9 +170,9 @@ def fix(
     unmapped = sorted(key for key in counts if key[0] in detectors)
     suggest: Suggester = LexicalSuggester(taxonomy)
     choice = tier_from_settings(settings.learned, settings.secrets)
-    # Suggestions rank every canonical label for a text: only the in-process embedding
-    # tier offers that (a generative server answers one label per request).
-    tier = choice.tier if isinstance(choice.tier, EmbeddingTier) else None
+    # Suggestions rank every canonical label for a text: the in-process tiers offer that,
+    # the HTTP backend does not (a generative server answers one label per request).
+    tier = choice.tier if isinstance(choice.tier, EmbeddingTier | CausalTier) else None
     suggester = f"lexical, {choice.reason or 'learned tier offers no ranking'}"
     if tier is not None:
         suggest, suggester = learned_suggester(tier, suggest), tier.version

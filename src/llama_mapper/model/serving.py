@@ -17,16 +17,18 @@ from llama_mapper.mapping.learned import LearnedTier
 from llama_mapper.model.artifact import (
     CALIBRATION,
     CARD,
+    CAUSAL,
     DEFAULT_MODEL_DIR,
     LABELS,
     ArtifactError,
+    check_prompt_version,
     read_card,
     read_labels,
     read_temperature,
 )
 from llama_mapper.model.availability import INSTALL_HINT, missing_ml_modules
+from llama_mapper.model.causal_tier import CausalTier
 from llama_mapper.model.http_tier import HttpTier
-from llama_mapper.model.prompt import PROMPT_VERSION
 from llama_mapper.model.tier import EmbeddingTier
 
 RULES_ONLY = "rules-only"
@@ -56,9 +58,12 @@ def tier_from_settings(
             None,
             f"{RULES_ONLY} (ml extra not installed: {', '.join(missing)} missing; {INSTALL_HINT})",
         )
+    folder = settings.model_dir or DEFAULT_MODEL_DIR
     try:
-        tier = EmbeddingTier(
-            settings.model_dir or DEFAULT_MODEL_DIR,
+        # The card's kind picks the tier: embedding or generative (causal).
+        kind = CausalTier if read_card(folder).kind == CAUSAL else EmbeddingTier
+        tier = kind(
+            folder,
             base_dir=settings.base_model_dir,
             threads=settings.threads,
             cache_size=settings.cache_size,
@@ -75,11 +80,7 @@ def http_tier(settings: LearnedSettings, secrets: SecretsSettings) -> HttpTier:
     folder = settings.model_dir
     if folder is not None:
         card = read_card(folder, (CARD, LABELS))
-        tuned_on = card.raw.get("prompt_version")
-        if tuned_on is not None and str(tuned_on) != PROMPT_VERSION:
-            raise ArtifactError(
-                f"{folder} was tuned on prompt version {tuned_on}, serving uses {PROMPT_VERSION}"
-            )
+        check_prompt_version(card)
         labels = read_labels(folder)
         has_calibration = (folder / CALIBRATION).is_file()
         temperature = read_temperature(folder) if has_calibration else http.temperature

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -32,6 +31,7 @@ import orjson
 
 from detector_orchestration.executor.breaker import BreakerState, CircuitBreaker
 from llama_mapper.mapping.learned import Fallback, FallbackReason, Prediction
+from llama_mapper.model.memo import AnswerMemo
 from llama_mapper.model.openai_wire import GuidedMode, WireError, calibrated, parse_answer
 from llama_mapper.model.openai_wire import request_body as build_request
 from llama_mapper.secrets import SecretError
@@ -87,21 +87,25 @@ class HttpTier:
         self._api_key = api_key
         self._max_tokens = max_tokens
         self._top_logprobs = top_logprobs
-        self._cache_size = cache_size
         self._client = httpx.Client(
             base_url=self.url, timeout=httpx.Timeout(timeout_seconds), transport=transport
         )
         self._breaker = CircuitBreaker(failure_threshold, cooldown_seconds, clock)
         self._breaker_lock = threading.Lock()
-        self._memo: OrderedDict[tuple[str, str], Prediction] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memo = AnswerMemo(cache_size)
         self._clock = clock
         #: Called with each call's outcome and seconds (``Metrics.observe_model_call``).
         self.observer: Observer | None = None
-        #: Memo hits and server calls, for tests and ``/ready``.
-        self.hits = 0
-        self.misses = 0
         self.last_outcome: Outcome | None = None
+
+    @property
+    def hits(self) -> int:
+        return self._memo.hits
+
+    @property
+    def misses(self) -> int:
+        """Labels the server was asked about (or would have been, with the circuit open)."""
+        return self._memo.misses
 
     @property
     def circuit(self) -> BreakerState:
@@ -121,13 +125,9 @@ class HttpTier:
 
     def predict(self, detector: str, label: str) -> Prediction | Fallback | None:
         key = (detector, label)
-        with self._lock:
-            cached = self._memo.get(key)
-            if cached is not None:
-                self._memo.move_to_end(key)
-                self.hits += 1
-                return cached
-            self.misses += 1
+        cached = self._memo.get(key)
+        if cached is not None:
+            return cached
         with self._breaker_lock:
             allowed = self._breaker.allow()
         if not allowed:
@@ -147,10 +147,7 @@ class HttpTier:
         with self._breaker_lock:
             self._breaker.record_success()
         self._observe("ok", self._clock() - started)
-        with self._lock:
-            self._memo[key] = prediction
-            if len(self._memo) > self._cache_size:
-                self._memo.popitem(last=False)
+        self._memo.put(key, prediction)
         return prediction
 
     def _ask(self, detector: str, label: str) -> Prediction:

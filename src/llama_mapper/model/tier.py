@@ -11,13 +11,13 @@ engine runs rules-only; :attr:`MemoTier.status` says why.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from llama_mapper.mapping.learned import Prediction
 from llama_mapper.model.artifact import EMBEDDING, ArtifactError, ModelCard, read_card
+from llama_mapper.model.memo import AnswerMemo
 
 if TYPE_CHECKING:
     from llama_mapper.model.loaded import LoadedModel
@@ -71,16 +71,20 @@ class MemoTier(Generic[M]):
         self.version = self.card.version
         self._base_dir = base_dir
         self._threads = threads
-        self._cache_size = cache_size
         self._candidates = candidates
-        self._memo: OrderedDict[tuple[str, str], Prediction] = OrderedDict()
-        self._lock = threading.Lock()
+        self._memo = AnswerMemo(cache_size)
         self._model: M | None = None
         self.state: State = "available"
         self.error: str | None = None
-        #: Memo hits and model calls, for tests and metrics.
-        self.hits = 0
-        self.misses = 0
+
+    @property
+    def hits(self) -> int:
+        return self._memo.hits
+
+    @property
+    def misses(self) -> int:
+        """Labels the model was asked about (not memoized yet)."""
+        return self._memo.misses
 
     @property
     def status(self) -> str:
@@ -112,22 +116,15 @@ class MemoTier(Generic[M]):
 
     def predict(self, detector: str, label: str) -> Prediction | None:
         key = (detector, label)
-        with self._lock:
-            cached = self._memo.get(key)
-            if cached is not None:
-                self._memo.move_to_end(key)
-                self.hits += 1
-                return cached
-            self.misses += 1
+        cached = self._memo.get(key)
+        if cached is not None:
+            return cached
         ranked = self.ranked(detector, label)
         if not ranked:
             return None
         (best, confidence), *rest = ranked
         prediction = Prediction(best, round(confidence, 6), tuple(rest[: self._candidates]))
-        with self._lock:
-            self._memo[key] = prediction
-            if len(self._memo) > self._cache_size:
-                self._memo.popitem(last=False)
+        self._memo.put(key, prediction)
         return prediction
 
 

@@ -8,7 +8,7 @@ log-probabilities, and constrained to the valid labels where the server can:
   older ``guided_choice`` field was removed there). The answer is the label itself.
 - ``vllm-json``: vLLM's ``structured_outputs: {"json": schema}``; the answer is
   ``{"label": "<one of the labels>"}`` (start vLLM with
-  ``--structured-outputs-config.disable_any_whitespace true``).
+  ``--structured-outputs-config '{"backend": "xgrammar", "disable_any_whitespace": true}'``).
 - ``tgi-json``: TGI's Messages API grammar, ``response_format: {"type": "json", "value":
   schema}``; same answer shape.
 - ``none``: unconstrained; an answer outside the labels is dropped.
@@ -83,7 +83,8 @@ def request_body(
         body["structured_outputs"] = {"choice": prompt.choices(labels)}
     elif guided == "vllm-json":
         # vLLM 0.32 takes disable_any_whitespace from the server's config only
-        # (--structured-outputs-config.disable_any_whitespace true), not per request: without
+        # (--structured-outputs-config '{"backend": "xgrammar", "disable_any_whitespace":
+        # true}'), not per request: without
         # it a small model may spend max_tokens on whitespace before the label.
         body["structured_outputs"] = {"json": answer_schema(labels)}
     elif guided == "tgi-json":

@@ -17,7 +17,7 @@ from llama_mapper.cli.common import (
     settings_or_exit,
 )
 from llama_mapper.model.causal_tier import CausalTier
-from llama_mapper.model.serving import tier_from_settings
+from llama_mapper.model.serving import serving_tier
 from llama_mapper.model.tier import EmbeddingTier
 from llama_mapper.packs.fix import (
     LexicalSuggester,
@@ -169,7 +169,7 @@ def fix(
     detectors = {pack.detector for pack in paths.values()}
     unmapped = sorted(key for key in counts if key[0] in detectors)
     suggest: Suggester = LexicalSuggester(taxonomy)
-    choice = tier_from_settings(settings.learned, settings.secrets)
+    choice = serving_tier(settings)
     # Suggestions rank every canonical label for a text: the in-process tiers offer that,
     # the HTTP backend does not (a generative server answers one label per request).
     tier = choice.tier if isinstance(choice.tier, EmbeddingTier | CausalTier) else None

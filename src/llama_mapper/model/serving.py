@@ -4,15 +4,18 @@ Cheap by design: for the in-process backend it checks that the ``ml`` extra can 
 and reads the model card, but imports nothing heavy; the model loads on the first label
 the rules do not know. The ``openai`` backend needs no ``ml`` extra at all: it reads the
 model folder's card and labels (or the explicit ``learned.http`` labels) and opens no
-connection until a label needs the server.
+connection until a label needs the server. With ``learned.registry_stage`` (or
+``learned.model_version``) the folder is the version the model registry names, fetched
+from the object store and verified first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from llama_mapper.config.settings import LearnedSettings, SecretsSettings
+from llama_mapper.config.settings import LearnedSettings, SecretsSettings, Settings
 from llama_mapper.mapping.learned import LearnedTier
 from llama_mapper.model.artifact import (
     CALIBRATION,
@@ -41,15 +44,38 @@ class TierChoice:
     reason: str | None
 
 
+def serving_tier(settings: Settings) -> TierChoice:
+    """The tier for a service: :func:`tier_from_settings` on the registry's folder when
+    the settings name a stage or version, else on ``learned.model_dir`` or the shipped one.
+
+    A registry that cannot be read, a stage with nothing promoted or a file that fails its
+    SHA-256 check leaves the mapper rules-only with the reason, never a failed start.
+    """
+    learned = settings.learned
+    if not learned.enabled or (learned.registry_stage is None and learned.model_version is None):
+        return tier_from_settings(learned, settings.secrets)
+    from llama_mapper.model.registry_serving import RegistryUnusable, registry_folder
+
+    try:
+        folder = registry_folder(settings)
+    except RegistryUnusable as exc:
+        return TierChoice(None, f"{RULES_ONLY} (model registry: {exc})")
+    return tier_from_settings(learned, settings.secrets, folder=folder)
+
+
 def tier_from_settings(
-    settings: LearnedSettings, secrets: SecretsSettings | None = None
+    settings: LearnedSettings,
+    secrets: SecretsSettings | None = None,
+    *,
+    folder: Path | None = None,
 ) -> TierChoice:
-    """``secrets`` is where ``learned.http.api_key_secret`` is read from (openai backend)."""
+    """``secrets``: where ``learned.http.api_key_secret`` is read (openai backend);
+    ``folder``: the model to serve (default ``settings.model_dir`` or the shipped one)."""
     if not settings.enabled:
         return TierChoice(None, f"{RULES_ONLY} (learned.enabled=false)")
     if settings.backend == "openai":
         try:
-            return TierChoice(http_tier(settings, secrets or SecretsSettings()), None)
+            return TierChoice(http_tier(settings, secrets or SecretsSettings(), folder), None)
         except ArtifactError as exc:
             return TierChoice(None, f"{RULES_ONLY} (model unusable: {exc})")
     missing = missing_ml_modules()
@@ -58,7 +84,7 @@ def tier_from_settings(
             None,
             f"{RULES_ONLY} (ml extra not installed: {', '.join(missing)} missing; {INSTALL_HINT})",
         )
-    folder = settings.model_dir or DEFAULT_MODEL_DIR
+    folder = folder or settings.model_dir or DEFAULT_MODEL_DIR
     try:
         # The card's kind picks the tier: embedding or generative (causal).
         kind = CausalTier if read_card(folder).kind == CAUSAL else EmbeddingTier
@@ -73,11 +99,13 @@ def tier_from_settings(
     return TierChoice(tier, None)
 
 
-def http_tier(settings: LearnedSettings, secrets: SecretsSettings) -> HttpTier:
+def http_tier(
+    settings: LearnedSettings, secrets: SecretsSettings, folder: Path | None = None
+) -> HttpTier:
     """The ``openai`` backend: labels, temperature and version from the model folder's card
     (the weights are on the server), else from ``learned.http``."""
     http = settings.http
-    folder = settings.model_dir
+    folder = folder or settings.model_dir
     if folder is not None:
         card = read_card(folder, (CARD, LABELS))
         check_prompt_version(card)

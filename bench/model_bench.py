@@ -11,7 +11,7 @@ Prints:
 
 Targets (issue #6): p95 <= 15 ms uncached, <= 0.05 ms cached; unknown share at least
 fivefold lower with the tier.
-Usage: python bench/model_bench.py [--threads 1] [--uncached 300]
+Usage: python bench/model_bench.py [--threads 1] [--uncached 300] [--model DIR (either kind)]
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 from llama_mapper.adapters import default_registry
 from llama_mapper.adapters.base import Signal
 from llama_mapper.catalog import load_catalog
 from llama_mapper.mapping.engine import MappingEngine
-from llama_mapper.model.artifact import DEFAULT_MODEL_DIR
+from llama_mapper.model.artifact import CAUSAL, DEFAULT_MODEL_DIR, read_card
+from llama_mapper.model.causal_tier import CausalTier
 from llama_mapper.model.data import Example
 from llama_mapper.model.evaluate import load_eval_set
-from llama_mapper.model.tier import EmbeddingTier
+from llama_mapper.model.tier import EmbeddingTier, MemoTier
 from llama_mapper.packs.model import PackSet
 from llama_mapper.taxonomy.model import UNKNOWN
 from llama_mapper.taxonomy.normalize import normalize_label
@@ -42,7 +44,13 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def latency(tier: EmbeddingTier, labels: list[str]) -> None:
+def make_tier(folder: Path, threads: int) -> MemoTier[Any]:
+    """The tier serving would build for ``folder`` (its card's kind decides)."""
+    kind = CausalTier if read_card(folder).kind == CAUSAL else EmbeddingTier
+    return kind(folder, threads=threads)
+
+
+def latency(tier: MemoTier[Any], labels: list[str]) -> None:
     tier.predict("warm-up", "warm up label")
     uncached = []
     cpu = []
@@ -72,7 +80,7 @@ def latency(tier: EmbeddingTier, labels: list[str]) -> None:
     )
 
 
-def unknown_share(tier: EmbeddingTier, examples: tuple[Example, ...], threshold: float) -> None:
+def unknown_share(tier: MemoTier[Any], examples: tuple[Example, ...], threshold: float) -> None:
     catalog = load_catalog()
     every_pack_key = {normalize_label(k) for pack in catalog.packs for k in pack.maps}
     rules = MappingEngine(catalog, default_registry())
@@ -116,7 +124,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     args = parser.parse_args()
     started = time.perf_counter()
-    tier = EmbeddingTier(args.model, threads=args.threads)
+    tier = make_tier(args.model, args.threads)
     tier.load()
     print(
         f"{tier.version}: loaded in {time.perf_counter() - started:.1f} s, "
@@ -124,7 +132,7 @@ def main() -> None:
     )
     examples = load_eval_set()
     latency(tier, [e.text for e in examples[: args.uncached]])
-    unknown_share(EmbeddingTier(args.model, threads=args.threads), examples, args.threshold)
+    unknown_share(make_tier(args.model, args.threads), examples, args.threshold)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import asyncio
 import importlib.util
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +34,8 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 from tests.analytics.support import embedded_target, select
 from tests.db.support import postgres_database
+from tests.model import chat_server
+from tests.model.chat_server import ChatServer
 from tests.objects.support import admin_client, bucket, use_s3_settings
 from tests.orch.core.conftest import api as orch_api
 from tests.orch.core.conftest import bundle_yaml, submit_active
@@ -53,6 +55,7 @@ from llama_mapper.storage.db.tenancy import ALL_TENANTS, act_for
 from llama_mapper.storage.objects import object_store_from_settings
 
 TENANT = "acme"
+MODEL_WITNESS = "brand new category"
 
 
 def _secrets() -> dict[str, str]:
@@ -88,6 +91,8 @@ def _probes(s: dict[str, str]) -> list[dict[str, object]]:
         {"detector": "openai-moderation", "output": {"results": everything}, "tenant_id": TENANT},
         {"detector": everything, "output": "x", "tenant_id": TENANT},
         {"detector": "presidio", "output": "US_SSN", "tenant_id": TENANT},  # a clean one
+        # Unknown to the rules: asked of the learned tier's model server (the witness).
+        {"detector": "my-scanner", "output": MODEL_WITNESS, "tenant_id": TENANT},
     ]  # fmt: skip
 
 
@@ -114,6 +119,8 @@ class Run:
     #: The key prefix of this run's objects on the S3 backend; None on the local one.
     s3_prefix: str | None = None
     logs: list[str] = field(default_factory=list)
+    #: The learned tier's model server (OpenAI-compatible HTTP backend) and what it received.
+    model_server: ChatServer | None = None
 
 
 SinkReader = Callable[[Run], Awaitable[dict[str, bytes]]]
@@ -208,6 +215,16 @@ async def object_store(run: Run) -> dict[str, bytes]:
     return {**dumped, **raw}
 
 
+async def model_server_requests(run: Run) -> dict[str, bytes]:
+    """Every request body and header the learned tier sent to its model server."""
+    server = run.model_server
+    if server is None:
+        return {}
+    return {
+        "model-server": b"\n".join(orjson.dumps(r) for r in [*server.requests, *server.headers])
+    }
+
+
 #: The sinks checked. Append a reader for each new sink.
 SINK_READERS: list[SinkReader] = [
     sqlite_files,
@@ -217,6 +234,7 @@ SINK_READERS: list[SinkReader] = [
     clickhouse_tables,
     clickhouse_files,
     object_store,
+    model_server_requests,
 ]
 
 
@@ -353,6 +371,12 @@ def _after_traffic(logs: list[str]) -> None:
         assert result.exit_code == 0, f"mapper {' '.join(args)} failed: {result.exit_code}"
 
 
+@pytest.fixture
+def model_server() -> Iterator[ChatServer]:
+    """An OpenAI-compatible model server on loopback for the learned tier's HTTP backend."""
+    yield from chat_server.serve()
+
+
 @pytest.mark.parametrize(
     ("backend", "writer", "objects"),
     [
@@ -370,6 +394,7 @@ async def test_secrets_reach_no_sink(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
+    model_server: ChatServer,
 ) -> None:
     require(importlib.util.find_spec("chdb") is not None, "chDB (pip install '.[analytics]')")
     s = _secrets()
@@ -377,9 +402,17 @@ async def test_secrets_reach_no_sink(
     # process: the evidence crosses a pipe to the writer child, whose stderr is captured.
     monkeypatch.setenv("LLAMA_MAPPER_AUDIT__WRITER", writer)
     prefix = use_s3_settings(monkeypatch, locked=True) if objects == "s3" else None
+    # The learned tier over HTTP: whatever reaches the model server is a sink too.
+    monkeypatch.setenv("LLAMA_MAPPER_LEARNED__ENABLED", "true")
+    monkeypatch.setenv("LLAMA_MAPPER_LEARNED__BACKEND", "openai")
+    monkeypatch.setenv("LLAMA_MAPPER_LEARNED__HTTP__URL", model_server.url)
+    monkeypatch.setenv("LLAMA_MAPPER_LEARNED__HTTP__MODEL", "privacy-probe")
+    monkeypatch.setenv(
+        "LLAMA_MAPPER_LEARNED__HTTP__LABELS", '["PII.Contact.Email", "OTHER.Unknown"]'
+    )
     async with _database(backend) as url:
         database = {"url": url} if url else {}
-        run = Run(backend, state_dir, url, prefix)
+        run = Run(backend, state_dir, url, prefix, model_server=model_server)
         async with _capturing(run.logs):
             mapped = await _over_http(s, database)
             if url:
@@ -404,6 +437,7 @@ async def test_secrets_reach_no_sink(
         stored = b"".join(v for k, v in sinks.items() if k.startswith(("pg:", SQLITE_FILE)))
         assert b"PII.Identifier.SSN" in stored, "the evidence rows were not read"
         assert b"/map/batch" in sinks["logs"], "the access log was not captured"
+        assert MODEL_WITNESS.encode() in sinks["model-server"], "the model server was not read"
         assert b"/orchestrate" in sinks["logs"], "orch's access log was not captured"
         assert any(k.startswith("secrets/") for k in sinks), "state_dir was not read"
         assert b"PII." in sinks["ch:mapper.events"], "the ClickHouse events were not read"

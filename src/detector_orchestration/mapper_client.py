@@ -35,7 +35,7 @@ class InProcessMapper:
         payload = self.service.parse_payload(
             {"detector": pack, "output": output, "tenant_id": tenant_id}
         )
-        return self.service.map_payload(payload, route=self.route, tenant=tenant_id)
+        return await self.service.amap_payload(payload, route=self.route, tenant=tenant_id)
 
     async def aclose(self) -> None:
         return None

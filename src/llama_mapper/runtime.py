@@ -33,6 +33,7 @@ from llama_mapper.idempotency import (
     MemoryIdempotencyStore,
     RedisIdempotencyStore,
 )
+from llama_mapper.model.http_tier import HttpTier
 from llama_mapper.observability.metrics import DEFAULT_BACKENDS, Metrics
 from llama_mapper.ratelimit import MemoryBackend, RateLimiter, RedisBackend
 from llama_mapper.retention import RetentionPolicy
@@ -174,6 +175,9 @@ def build_runtime(
     metrics = metrics or Metrics.for_catalog(
         service.catalog, **({"backends": backends} if backends else {})
     )
+    learned = service.engine.learned
+    if isinstance(learned, HttpTier):
+        learned.observer = metrics.observe_model_call
     secrets = secret_provider(settings, generated_secrets)
     engine = database_engine(settings, secrets)
     redis = _redis(settings)

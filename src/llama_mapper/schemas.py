@@ -62,6 +62,11 @@ class Provenance(BaseModel):
     ts: str
     unmapped_labels: list[str] = Field(default_factory=list)
     model_candidates: dict[str, list[tuple[str, float]]] = Field(default_factory=dict)
+    model_fallback: dict[str, str] = Field(
+        default_factory=dict,
+        description="Vendor label -> why the learned tier could not be asked for it "
+        "(model_timeout, model_error); the label was mapped as if rules-only.",
+    )
 
 
 class VersionInfo(BaseModel):

@@ -7,6 +7,8 @@ runs the engine and shapes the ``MappingResponse``. No HTTP here, so ``mapper ma
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 import uuid
 from collections.abc import Callable
@@ -181,6 +183,25 @@ class MapperService:
             result, detector, tenant, route, request_id or uuid.uuid4().hex, ts or self.now()
         )
 
+    async def amap_payload(
+        self,
+        payload: MapperPayload | DetectorRequest,
+        *,
+        route: str,
+        request_id: str | None = None,
+        ts: str | None = None,
+        tenant: str | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`map_payload` for the event loop: in a worker thread when the learned tier
+        blocks on I/O (the HTTP backend waits up to its timeout), inline otherwise (the
+        rules and the in-process model answer in microseconds to milliseconds)."""
+        call = functools.partial(
+            self.map_payload, payload, route=route, request_id=request_id, ts=ts, tenant=tenant
+        )
+        if getattr(self.engine.learned, "blocking", False):
+            return await asyncio.to_thread(call)
+        return call()
+
     def now(self) -> str:
         return self.clock().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -210,6 +231,7 @@ class MapperService:
                 "ts": ts,
                 "unmapped_labels": list(result.unmapped),
                 "model_candidates": {k: [list(c) for c in v] for k, v in result.candidates.items()},
+                "model_fallback": dict(result.fallbacks),
             },
             "version_info": self.version_info(result.detector_pack),
         }

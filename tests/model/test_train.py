@@ -72,12 +72,6 @@ def test_shipped_card_matches_the_data_and_evaluation_set(catalog: Catalog) -> N
     assert size < 4_000_000
 
 
-def test_causal_kind_is_not_built_yet(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["train", "--kind", "causal", "--output-dir", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "not built yet" in result.output
-
-
 def test_unknown_kind_is_one_clear_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "--kind", "nope", "--output-dir", str(tmp_path)])
     assert result.exit_code == 1

@@ -16,7 +16,9 @@ from llama_mapper.cli.common import (
     print_json,
     settings_or_exit,
 )
+from llama_mapper.model.causal_tier import CausalTier
 from llama_mapper.model.serving import serving_tier
+from llama_mapper.model.tier import EmbeddingTier
 from llama_mapper.packs.fix import (
     LexicalSuggester,
     Suggester,
@@ -168,12 +170,15 @@ def fix(
     unmapped = sorted(key for key in counts if key[0] in detectors)
     suggest: Suggester = LexicalSuggester(taxonomy)
     choice = serving_tier(settings)
-    suggester = f"lexical, {choice.reason}"
-    if choice.tier is not None:
-        suggest, suggester = learned_suggester(choice.tier, suggest), choice.tier.version
+    # Suggestions rank every canonical label for a text: the in-process tiers offer that,
+    # the HTTP backend does not (a generative server answers one label per request).
+    tier = choice.tier if isinstance(choice.tier, EmbeddingTier | CausalTier) else None
+    suggester = f"lexical, {choice.reason or 'learned tier offers no ranking'}"
+    if tier is not None:
+        suggest, suggester = learned_suggester(tier, suggest), tier.version
     proposals = propose_fixes(paths.values(), taxonomy, unmapped, suggest)
-    if choice.tier is not None and choice.tier.state == "failed":
-        suggester = f"lexical, {choice.tier.status}"
+    if tier is not None and tier.state == "failed":
+        suggester = f"lexical, {tier.status}"
     applied_total = 0
     if apply:
         for path, pack in paths.items():

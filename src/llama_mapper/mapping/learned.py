@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +20,29 @@ class Prediction:
     candidates: tuple[tuple[str, float], ...] = ()
 
 
+#: Why a tier that should have answered did not: the model server was too slow
+#: (``model_timeout``) or failed, refused, or answered something unusable (``model_error``).
+FallbackReason = Literal["model_timeout", "model_error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """No answer because the model could not be asked, not because it was unsure.
+
+    The engine maps the label as if there were no learned tier and reports the reason in
+    ``provenance.model_fallback``, so a client sees a degraded answer, never an error.
+    """
+
+    reason: FallbackReason
+
+
 class LearnedTier(Protocol):
     #: Model identifier reported in ``version_info.model``.
     version: str
 
-    def predict(self, detector: str, label: str) -> Prediction | None:
-        """Best canonical label for ``label`` from ``detector``, or ``None`` if unsure."""
+    def predict(self, detector: str, label: str) -> Prediction | Fallback | None:
+        """Best canonical label for ``label`` from ``detector``; ``None`` if unsure, a
+        :class:`Fallback` if the model could not be asked."""
         ...
 
 

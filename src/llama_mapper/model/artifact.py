@@ -1,14 +1,19 @@
-"""The on-disk layout of a trained embedding mapper, readable without torch.
+"""The on-disk layout of a trained mapper (either kind), readable without torch.
 
 A model folder holds the LoRA adapter (``adapter_model.safetensors`` and
-``adapter_config.json``, as PEFT writes them), the classification head
-(``head.safetensors``), ``labels.json`` (the label index), ``calibration.json`` and
-``model_card.json``. The card alone tells serving the model's version, so ``version_info``
-and ``/ready`` can name the model before (or without) torch being imported.
+``adapter_config.json``, as PEFT writes them), ``labels.json`` (the label index; for the
+generative mapper, also the order of the labels in the prompt), ``calibration.json``
+(the temperature) and ``model_card.json``, whose ``kind`` says which mapper it is: the
+embedding mapper adds its classification head (``head.safetensors``); the generative
+(``causal``) mapper records its base model (``base_model_path``, relative to the folder
+or absolute) and the prompt version it was tuned on. The card alone tells serving the
+model's version, so ``version_info`` and ``/ready`` can name the model before (or
+without) torch being imported, and an HTTP backend reads labels and temperature here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,13 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 METRICS = "metrics.json"
 REQUIRED_FILES = (CARD, LABELS, CALIBRATION, HEAD, ADAPTER_WEIGHTS, ADAPTER_CONFIG)
+EMBEDDING = "embedding"
+CAUSAL = "causal"
+#: What each kind of model folder must hold.
+KIND_FILES = {
+    EMBEDDING: REQUIRED_FILES,
+    CAUSAL: (CARD, LABELS, CALIBRATION, ADAPTER_WEIGHTS, ADAPTER_CONFIG),
+}
 
 
 class ArtifactError(ValueError):
@@ -66,19 +78,32 @@ def write_json(path: Path, data: Any) -> None:
     path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
 
 
-def check_folder(folder: Path) -> None:
+def check_folder(folder: Path, kind: str = EMBEDDING) -> None:
     if not folder.is_dir():
         raise ArtifactError(f"model folder {folder} not found")
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if kind not in KIND_FILES:
+        raise ArtifactError(f"{folder / CARD}: unknown kind {kind!r}")
+    missing = [name for name in KIND_FILES[kind] if not (folder / name).is_file()]
     if missing:
         raise ArtifactError(f"model folder {folder} lacks {', '.join(missing)}")
 
 
-def read_card(folder: Path) -> ModelCard:
-    check_folder(folder)
+def read_card(folder: Path, required: Sequence[str] | None = None) -> ModelCard:
+    """The card of a model folder holding what its kind needs, or exactly ``required``
+    (a model served over HTTP needs only its card and labels: the weights are on the
+    server, as a merged checkpoint or an adapter)."""
+    if not folder.is_dir():
+        raise ArtifactError(f"model folder {folder} not found")
+    missing = [name for name in (required or ()) if not (folder / name).is_file()]
+    if missing:
+        raise ArtifactError(f"model folder {folder} lacks {', '.join(missing)}")
+    if not (folder / CARD).is_file():
+        check_folder(folder)  # names every missing file
     data = read_json(folder / CARD)
     if not isinstance(data, dict):
         raise ArtifactError(f"{folder / CARD} must hold a JSON object")
+    if required is None:
+        check_folder(folder, str(data.get("kind", EMBEDDING)))
     try:
         return ModelCard(
             version=str(data["version"]),
@@ -106,3 +131,23 @@ def read_temperature(folder: Path) -> float:
     if not isinstance(value, int | float) or value <= 0:
         raise ArtifactError(f"{folder / CALIBRATION} needs a positive 'temperature'")
     return float(value)
+
+
+def base_model_path(folder: Path, card: ModelCard) -> Path:
+    """The generative mapper's base model folder, as its card records it."""
+    value = card.raw.get("base_model_path")
+    if not isinstance(value, str) or not value:
+        raise ArtifactError(f"{folder / CARD} names no base_model_path; pass the base model")
+    path = Path(value)
+    return path if path.is_absolute() else folder / path
+
+
+def check_prompt_version(card: ModelCard) -> None:
+    """Refuse a generative mapper tuned on another prompt than the one serving builds."""
+    from llama_mapper.model.prompt import PROMPT_VERSION
+
+    tuned = card.raw.get("prompt_version")
+    if str(tuned) != PROMPT_VERSION:
+        raise ArtifactError(
+            f"{card.version} was tuned on prompt version {tuned}, serving builds {PROMPT_VERSION}"
+        )

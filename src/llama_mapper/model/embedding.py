@@ -97,6 +97,9 @@ class EmbeddingMapper(nn.Module):
         self.prototypes = nn.Parameter(prototypes.clone())
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        # Tokenizers return CPU tensors; the model may live on a GPU (scripts/gpu_finetune.sh).
+        input_ids = input_ids.to(self.prototypes.device)
+        attention_mask = attention_mask.to(self.prototypes.device)
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)

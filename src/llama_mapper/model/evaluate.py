@@ -31,8 +31,17 @@ def eval_set_hash(path: Path = EVAL_SET) -> str:
     return sha256(path.read_bytes())
 
 
+#: ``[(detector, label), ...] -> [[(label, confidence), ...], ...]``: for a mapper whose
+#: input names the detector (the generative one).
+PairRanker = Callable[[Sequence[tuple[str, str]]], list[list[tuple[str, float]]]]
+
+
 def score(rank: Ranker, examples: Sequence[Example]) -> list[Scored]:
-    ranked = rank([e.text for e in examples])
+    return score_pairs(lambda pairs: rank([text for _, text in pairs]), examples)
+
+
+def score_pairs(rank: PairRanker, examples: Sequence[Example]) -> list[Scored]:
+    ranked = rank([(e.detector, e.text) for e in examples])
     return [
         Scored(e.detector, e.label, e.targets, best[0][0], best[0][1])
         for e, best in zip(examples, ranked, strict=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -74,6 +74,8 @@ class TrainConfig:
     #: Train on the first ``limit`` examples only (quick determinism checks).
     limit: int | None = None
     version: str = "embedding-dev"
+    #: Torch device; results are bit-reproducible on CPU only.
+    device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,6 +129,11 @@ def _target_mask(examples: Sequence[Example], index: dict[str, int]) -> torch.Te
     return mask
 
 
+def deterministic(device: str) -> None:
+    """Deterministic kernels: enforced on CPU; on a GPU, warned about where none exist."""
+    torch.use_deterministic_algorithms(True, warn_only=torch.device(device).type != "cpu")
+
+
 def multi_target_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Negative log of the probability given to any acceptable target."""
     hit = logits.masked_fill(~mask, float("-inf")).logsumexp(dim=-1)
@@ -172,7 +179,7 @@ def train_embedding(
     """Train on ``splits.train``, calibrate on ``splits.calibration``, save to ``output_dir``."""
     started = time.perf_counter()
     configure_threads(config.threads)
-    torch.use_deterministic_algorithms(True)
+    deterministic(config.device)
     torch.manual_seed(config.seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     labels = canonical_labels(taxonomy)
@@ -182,7 +189,7 @@ def train_embedding(
     base = EmbeddingMapper(encoder, torch.zeros(len(labels), 1))
     prototypes = _prototypes(base, tokenizer, labels, splits.train)
     # get_peft_model wraps ``encoder`` in place; ``base`` is not used after this point.
-    model = EmbeddingMapper(with_lora(encoder, config.lora), prototypes)
+    model = EmbeddingMapper(with_lora(encoder, config.lora), prototypes).to(config.device)
     optimizer = torch.optim.AdamW(
         [
             {"params": _trainable(model), "lr": config.learning_rate},
@@ -206,7 +213,7 @@ def train_embedding(
         for step in range(steps_per_epoch):
             rows = order[step * config.batch_size : (step + 1) * config.batch_size]
             batch = tokenize(tokenizer, [train[i].text for i in rows])
-            loss = multi_target_loss(model(**batch), mask[rows])
+            loss = multi_target_loss(model(**batch), mask[rows].to(config.device))
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
@@ -216,7 +223,7 @@ def train_embedding(
         _save_checkpoint(checkpoint, model, optimizer, scheduler, config, epoch + 1)
     calibration = list(splits.calibration)
     temperature = fit_temperature(
-        logits_for(model, tokenizer, [e.text for e in calibration]),
+        logits_for(model, tokenizer, [e.text for e in calibration]).cpu(),
         _target_mask(calibration, index),
     )
     card = _save(model, output_dir, labels, temperature, splits, taxonomy, config)
@@ -254,7 +261,12 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"{card['training_seconds']} s",
         "",
     ]
-    metrics = card.get("metrics")
+    return "\n".join(lines + metrics_table(card.get("metrics")))
+
+
+def metrics_table(metrics: dict[str, Any] | None) -> list[str]:
+    """The leave-detectors-out table of a model card (empty without metrics)."""
+    lines: list[str] = []
     if metrics:
         lines += [
             "## Leave-detectors-out evaluation",
@@ -269,7 +281,7 @@ def card_markdown(card: dict[str, Any]) -> str:
                 f"{row['macro_f1']:.3f} | {row['ece']:.3f} |"
             )
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def evaluate_folder(
@@ -307,7 +319,7 @@ def _save(
     data = orjson.loads(adapter_config.read_bytes())
     data["base_model_name_or_path"] = BASE_MODEL_NAME
     write_json(adapter_config, data)
-    head = model.prototypes.detach().contiguous().clone()
+    head = model.prototypes.detach().cpu().contiguous().clone()
     save_file({"prototypes": head}, str(output_dir / HEAD))
     write_json(output_dir / LABELS, list(labels))
     write_json(output_dir / CALIBRATION, {"method": "temperature", "temperature": temperature})
@@ -317,6 +329,16 @@ def _save(
         "base_model": BASE_MODEL_NAME,
         "lora": config.lora.to_dict(),
         "training": config.to_dict(),
+        "calibration": {"method": "temperature", "temperature": temperature},
+        "labels": len(labels),
+        "seed": config.seed,
+        **data_facts(splits, taxonomy),
+    }
+
+
+def data_facts(splits: Splits, taxonomy: Taxonomy) -> dict[str, Any]:
+    """What every model card says about its data, held-out detectors and toolchain."""
+    return {
         "taxonomy_version": taxonomy.version,
         "data_version": DATA_VERSION,
         "data_hash": splits.data_hash(),
@@ -330,20 +352,21 @@ def _save(
             "calibration": sorted({e.detector for e in splits.calibration}),
             "evaluation": sorted({e.detector for e in splits.evaluation}),
         },
-        "calibration": {"method": "temperature", "temperature": temperature},
-        "labels": len(labels),
-        "seed": config.seed,
         "date": datetime.now(UTC).date().isoformat(),
         "torch": torch.__version__,
     }
 
 
+class _Settings(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
 def _save_checkpoint(
     path: Path,
-    model: EmbeddingMapper,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    config: TrainConfig,
+    config: _Settings,
     epochs_done: int,
 ) -> None:
     state = {
@@ -362,10 +385,10 @@ def _save_checkpoint(
 
 def _restore(
     path: Path,
-    model: EmbeddingMapper,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    config: TrainConfig,
+    config: _Settings,
 ) -> int:
     state = torch.load(path, weights_only=True)
     if state["config"] != config.to_dict():

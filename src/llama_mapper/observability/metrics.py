@@ -42,6 +42,8 @@ FOUND_METHODS = frozenset({"exact", "normalized", "alias", "model"})
 RateLimitOutcome = Literal["allowed", "limited", "degraded_open", "degraded_closed"]
 IdempotencyOutcome = Literal["started", "replayed", "mismatch", "in_flight", "unavailable"]
 RATELIMIT_OUTCOMES: tuple[str, ...] = get_args(RateLimitOutcome)
+#: The HTTP learned tier's outcomes (``llama_mapper.model.http_tier.Outcome``).
+MODEL_CALL_OUTCOMES = ("ok", "timeout", "error", "invalid_answer", "circuit_open")
 IDEMPOTENCY_OUTCOMES: tuple[str, ...] = get_args(IdempotencyOutcome)
 
 
@@ -141,6 +143,20 @@ class Metrics:
             ["detector", "mapped"],
             registry=self.registry,
         )
+        self.model_calls = Counter(
+            f"{namespace}_model_calls",
+            "Learned-tier calls to a model server, by outcome: ok, timeout, error, "
+            "invalid_answer (an answer outside the valid labels), circuit_open (skipped).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.model_latency = Histogram(
+            f"{namespace}_model_call_duration_seconds",
+            "Time a learned-tier call to the model server took, by outcome.",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         # Zero-valued series from the start, so rate() and ratios work before the first event.
         # The children are kept: looking a child up by label costs more than the increment,
         # and these two are counted on every protected request.
@@ -149,6 +165,10 @@ class Metrics:
         }
         self._idempotency_children = {
             o: self.idempotency_outcomes.labels(o) for o in IDEMPOTENCY_OUTCOMES
+        }
+        self._model_children = {
+            o: (self.model_calls.labels(o), self.model_latency.labels(o))
+            for o in MODEL_CALL_OUTCOMES
         }
 
     @classmethod
@@ -197,6 +217,14 @@ class Metrics:
             tenant = self.tenant_label(str(provenance["tenant_id"]))
             for label in response["taxonomy"]:
                 self.labels_by_tenant.labels(tenant, self.label_label(label)).inc()
+
+    def observe_model_call(self, outcome: str, seconds: float) -> None:
+        """One learned-tier call to a model server (the HTTP backend's observer)."""
+        children = self._model_children.get(outcome)
+        if children is None:
+            raise ValueError(f"unknown model-call outcome {outcome!r}")
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_error(self, route: str, error_code: str) -> None:
         self.responses.labels(route, error_code.lower()).inc()

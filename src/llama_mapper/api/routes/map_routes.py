@@ -82,7 +82,9 @@ async def map_one(
 
     async def handler(tenant: str | None) -> Response:
         try:
-            body = service.map_payload(payload, route="/map", request_id=request_id, tenant=tenant)
+            body = await service.amap_payload(
+                payload, route="/map", request_id=request_id, tenant=tenant
+            )
         except MapperError as exc:
             metrics.observe_error("/map", exc.error_code)
             log_mapping(
@@ -152,7 +154,7 @@ async def map_batch(request: Request, batch: BatchRequest, principal: CurrentPri
             item_id = f"{request_id}.{index}"
             try:
                 payload = service.parse_payload(item)
-                body = service.map_payload(
+                body = await service.amap_payload(
                     payload, route="/map/batch", request_id=item_id, ts=ts, tenant=tenant
                 )
             except MapperError as exc:

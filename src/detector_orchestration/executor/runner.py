@@ -19,8 +19,8 @@ from enum import StrEnum
 
 from detector_orchestration.detectors.base import Detector, DetectorError, DetectorOutput
 from detector_orchestration.executor.backoff import Backoff
-from detector_orchestration.executor.breaker import CircuitBreaker
 from detector_orchestration.executor.deadline import Deadline
+from llama_mapper.resilience.breaker import CircuitBreaker
 
 
 class RunStatus(StrEnum):

@@ -29,11 +29,11 @@ from typing import Literal
 import httpx
 import orjson
 
-from detector_orchestration.executor.breaker import BreakerState, CircuitBreaker
 from llama_mapper.mapping.learned import Fallback, FallbackReason, Prediction
 from llama_mapper.model.memo import AnswerMemo
 from llama_mapper.model.openai_wire import GuidedMode, WireError, calibrated, parse_answer
 from llama_mapper.model.openai_wire import request_body as build_request
+from llama_mapper.resilience.breaker import BreakerState, CircuitBreaker
 from llama_mapper.secrets import SecretError
 
 logger = logging.getLogger("llama_mapper.model.http")

@@ -13,8 +13,8 @@ from detector_orchestration.domain.labels import matches, severity_rank
 from detector_orchestration.domain.model import Coverage, Finding, TextSpan
 from detector_orchestration.domain.redaction import redact
 from detector_orchestration.executor.backoff import Backoff
-from detector_orchestration.executor.breaker import BreakerState, CircuitBreaker
 from detector_orchestration.executor.deadline import Deadline
+from llama_mapper.resilience.breaker import BreakerState, CircuitBreaker
 
 FULL = Coverage("required_set", 1.0, 1.0)
 

@@ -9,8 +9,8 @@ import time
 from tests.orch.core.conftest import api, bundle_yaml, fms_spec, submit_active
 from tests.orch.core.servers import DetectorServer
 
-from detector_orchestration.executor.breaker import BreakerState
 from detector_orchestration.schemas import OrchestrateRequest
+from llama_mapper.resilience.breaker import BreakerState
 
 TEXT = "write to jane@example.com"
 

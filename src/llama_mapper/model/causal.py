@@ -90,6 +90,9 @@ class PromptCodec:
 
     tokenizer: Any
     labels: tuple[str, ...]
+    #: ``False`` leaves out the instructions and label list: only for training the tiny
+    #: base (:mod:`~llama_mapper.model.tiny`), never for tuning or serving a mapper.
+    instructions: bool = True
     #: Each label's answer ids: what follows the prompt in a training text.
     answers: list[list[int]] = field(init=False)
     #: Ids every prompt starts with (instructions and label list): cached once.
@@ -101,21 +104,21 @@ class PromptCodec:
         detector, text = probes[0]
         self.answers = [self.answer_ids(detector, text, label) for label in self.labels]
 
+    def _messages(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        return messages if self.instructions else messages[1:]
+
     def prompt_text(self, detector: str, label: str) -> str:
         return str(
             self.tokenizer.apply_chat_template(
-                prompt.messages(detector, label, self.labels),
+                self._messages(prompt.messages(detector, label, self.labels)),
                 tokenize=False,
                 add_generation_prompt=True,
             )
         )
 
     def training_text(self, detector: str, label: str, answer: str) -> str:
-        return str(
-            self.tokenizer.apply_chat_template(
-                prompt.training_messages(detector, label, self.labels, answer), tokenize=False
-            )
-        )
+        messages = prompt.training_messages(detector, label, self.labels, answer)
+        return str(self.tokenizer.apply_chat_template(self._messages(messages), tokenize=False))
 
     def ids(self, text: str) -> list[int]:
         # The template writes the special tokens (BOS included) itself.

@@ -13,7 +13,8 @@ temperature fitted on the calibration detectors, here over the labels' sequence
 log-probabilities.
 
 ``base_dir=None`` trains on a tiny Llama created here (:mod:`llama_mapper.model.tiny`),
-first briefly as a whole (a random network has nothing for LoRA to adapt), then with LoRA.
+first briefly as a whole on the request/answer turns alone (a random network has nothing
+for LoRA to adapt), then with LoRA on the full prompt like any base.
 """
 
 from __future__ import annotations
@@ -232,9 +233,13 @@ def ensure_tiny_base(
     lines = corpus(labels, [e.text for e in splits.train], [e.detector for e in splits.train])
     tokenizer, model = create_tiny_base(folder, lines, config.tiny, config.seed)
     model.to(torch.device(config.device))
+    # Without the ~300 tokens of instructions and labels: a random network's attention is
+    # spread evenly, and over that long prefix it barely sees the vendor label. The user
+    # turn ends every prompt, so what the base learns here about where the label sits
+    # relative to the answer holds unchanged once LoRA tunes it on the full prompt.
     phase = _Phase(
         model,
-        encode(PromptCodec(tokenizer, tuple(labels)), train),
+        encode(PromptCodec(tokenizer, tuple(labels), instructions=False), train),
         config,
         config.pretrain_epochs,
         config.pretrain_learning_rate,

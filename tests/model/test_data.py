@@ -10,9 +10,7 @@ from llama_mapper.model.data import (
     build_splits,
     is_opaque,
     leaks_answer,
-    short_forms,
     to_jsonl,
-    training_variants,
     variants,
 )
 from llama_mapper.model.evaluate import EVAL_SET, EVAL_SET_SHA256, eval_set_hash, load_eval_set
@@ -90,22 +88,3 @@ def test_data_hash_is_deterministic(catalog: Catalog) -> None:
     first = build_splits(catalog.taxonomy, catalog.packs, seed=0).data_hash()
     assert first == build_splits(catalog.taxonomy, catalog.packs, seed=0).data_hash()
     assert first != build_splits(catalog.taxonomy, catalog.packs, seed=1).data_hash()
-
-
-def test_short_forms_are_how_vendors_abbreviate() -> None:
-    forms = {" ".join(f) for f in short_forms("POLAND_PESEL_NUMBER")}
-    assert forms == {"pl pesel number", "pl pesel"}
-    # Only what a label is about, without the kind of value.
-    assert {" ".join(f) for f in short_forms("stripe api key")} == {"stripe"}
-    assert short_forms("password") == []
-    spelled = dict(training_variants("POLAND_PESEL_NUMBER", 3, "0:x", personal=True))
-    assert spelled["PL_PESEL"] == "augmented:short"
-    assert spelled == dict(training_variants("POLAND_PESEL_NUMBER", 3, "0:x", personal=True))
-    assert not [text for text in spelled if is_opaque(text)]
-
-
-def test_short_forms_are_training_data_only(catalog: Catalog) -> None:
-    splits = build_splits(catalog.taxonomy, catalog.packs)
-    assert any("short" in e.source for e in splits.train)
-    held_out = (*splits.calibration, *splits.evaluation)
-    assert not [e for e in held_out if "short" in e.source]

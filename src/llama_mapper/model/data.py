@@ -30,9 +30,7 @@ from llama_mapper.taxonomy.model import UNKNOWN, Taxonomy
 from llama_mapper.taxonomy.normalize import normalize_label
 
 #: Bumped whenever the generation rules change (it is part of the data hash).
-#: 2: training-only short forms (country codes, labels without their kind words); the
-#: held-out splits, hence ``evalsets/lodo-1.jsonl``, are unchanged.
-DATA_VERSION = "2"
+DATA_VERSION = "1"
 TAXONOMY_SOURCE = "taxonomy"
 #: Held out for evaluation: one PII scanner, two harm classifiers, a secret scanner, and
 #: a content-safety service with injection and grounding labels.
@@ -114,27 +112,6 @@ _ABBREVIATIONS = {
     "configuration": ("config",),
     "certificate": ("cert",),
 }
-#: Country names as the ISO 3166 codes vendors write instead (``POLAND_PESEL`` -> ``PL``).
-_COUNTRY_CODES = {
-    "argentina": "ar", "australia": "au", "austria": "at", "belgium": "be", "brazil": "br",
-    "bulgaria": "bg", "canada": "ca", "chile": "cl", "china": "cn", "colombia": "co",
-    "croatia": "hr", "czech": "cz", "denmark": "dk", "estonia": "ee", "finland": "fi",
-    "france": "fr", "germany": "de", "greece": "gr", "hong kong": "hk", "hungary": "hu",
-    "india": "in", "indonesia": "id", "ireland": "ie", "israel": "il", "italy": "it",
-    "japan": "jp", "korea": "kr", "south korea": "kr", "latvia": "lv", "lithuania": "lt",
-    "malaysia": "my", "mexico": "mx", "netherlands": "nl", "new zealand": "nz",
-    "norway": "no", "paraguay": "py", "peru": "pe", "philippines": "ph", "poland": "pl",
-    "portugal": "pt", "romania": "ro", "russia": "ru", "singapore": "sg", "slovakia": "sk",
-    "south africa": "za", "spain": "es", "sweden": "se", "switzerland": "ch", "taiwan": "tw",
-    "thailand": "th", "turkey": "tr", "ukraine": "ua", "united kingdom": "uk",
-    "united states": "us", "uruguay": "uy", "uzbekistan": "uz", "venezuela": "ve",
-}  # fmt: skip
-#: Words that name what kind of value a label is, not what it is about: vendors often drop
-#: them (``PASSPORT``, ``PL_PESEL``, ``StripeDetector``).
-_KIND_WORDS = frozenset(
-    {"number", "num", "nr", "no", "id", "identifier", "code", "key", "keys", "token",
-     "tokens", "api", "secret", "credential", "credentials", "access"}
-)  # fmt: skip
 _STYLES = ("upper_snake", "lower_snake", "kebab", "pascal", "title", "lower_space")
 _WORD = re.compile(r"[a-z0-9]+")
 _SHORT_DESCRIPTION_WORDS = 8
@@ -273,56 +250,6 @@ def variants(text: str, count: int, seed: str, *, personal: bool = False) -> lis
     return list(found.items())
 
 
-def _countries_as_codes(tokens: Sequence[str]) -> list[str]:
-    """``tokens`` with every country name written as its ISO code."""
-    out: list[str] = []
-    index = 0
-    while index < len(tokens):
-        pair = " ".join(tokens[index : index + 2])
-        if pair in _COUNTRY_CODES:
-            out.append(_COUNTRY_CODES[pair])
-            index += 2
-            continue
-        out.append(_COUNTRY_CODES.get(tokens[index], tokens[index]))
-        index += 1
-    return out
-
-
-def short_forms(text: str) -> list[list[str]]:
-    """How vendors shorten a label (training only): its words with the country as a code,
-    and without the words that only say what kind of value it is.
-
-    ``POLAND_PESEL_NUMBER`` gives ``pl pesel number`` and ``pl pesel``; ``stripe api key``
-    gives ``stripe``. A form that loses every word is dropped. (Initialisms, ``pl pn``,
-    were tried too: they collide with real words and cost more than they gave.)
-    """
-    tokens = words(text)
-    coded = _countries_as_codes(tokens)
-    forms = [coded]
-    kept = [t for t in coded if t not in _KIND_WORDS]
-    if kept and len(kept) < len(coded):
-        forms.append(kept)
-    unique: dict[str, list[str]] = {}
-    for form in forms:
-        if form and form != tokens:
-            unique.setdefault(" ".join(form), form)
-    return list(unique.values())
-
-
-def training_variants(
-    text: str, count: int, seed: str, *, personal: bool = False
-) -> list[tuple[str, str]]:
-    """:func:`variants` of ``text`` and of its :func:`short_forms` (training data only)."""
-    found = dict(variants(text, count, seed, personal=personal))
-    for form in short_forms(text):
-        spelled = styled(form, "upper_snake" if personal else "lower_space")
-        found.setdefault(spelled, "augmented:short")
-        for other, kind in variants(" ".join(form), 2, seed, personal=personal):
-            found.setdefault(other, f"{kind}+short")
-    found.pop(text, None)
-    return [(spelled, kind) for spelled, kind in found.items() if not is_opaque(spelled)]
-
-
 def short_description(description: str) -> str:
     """The first clause of a description, at most a few words (how vendors title things)."""
     clause = re.split(r"[,.;:(]", description, maxsplit=1)[0]
@@ -358,27 +285,20 @@ def taxonomy_examples(taxonomy: Taxonomy, seed: int, augment: int) -> Iterator[E
                 continue
             personal = name.startswith("PII.")
             seed_text = f"{seed}:{TAXONOMY_SOURCE}"
-            for spelled, style in training_variants(text, augment, seed_text, personal=personal):
+            for spelled, style in variants(text, augment, seed_text, personal=personal):
                 if not leaks_answer(spelled, name):
                     yield Example(spelled, name, (name,), TAXONOMY_SOURCE, style)
 
 
-def pack_examples(
-    pack: DetectorPack, seed: int, augment: int, *, training: bool = False
-) -> Iterator[Example]:
-    """The pack's own labels (as the vendor emits them) and respellings of them.
-
-    ``training`` adds the short forms (:func:`training_variants`); held-out detectors keep
-    the plain respellings, so the committed evaluation set does not change with them.
-    """
-    respell = training_variants if training else variants
+def pack_examples(pack: DetectorPack, seed: int, augment: int) -> Iterator[Example]:
+    """The pack's own labels (as the vendor emits them) and respellings of them."""
     for key, raw_targets in pack.maps.items():
         targets = tuple(t for t in dict.fromkeys(raw_targets) if t != UNKNOWN)
         if not targets or is_opaque(key):
             continue
         yield Example(key, targets[0], targets, pack.detector, "pack")
         personal = targets[0].startswith("PII.")
-        for spelled, style in respell(key, augment, f"{seed}:{pack.detector}", personal=personal):
+        for spelled, style in variants(key, augment, f"{seed}:{pack.detector}", personal=personal):
             if is_opaque(spelled) or any(leaks_answer(spelled, t) for t in targets):
                 continue
             yield Example(spelled, targets[0], targets, pack.detector, style)
@@ -422,7 +342,7 @@ def build_splits(
         elif name in calibration:
             held["calibration"].extend(pack_examples(pack, seed, heldout_augment))
         else:
-            train.extend(pack_examples(pack, seed, train_augment, training=True))
+            train.extend(pack_examples(pack, seed, train_augment))
     known = set(taxonomy.labels)
     for example in (*train, *held["calibration"], *held["evaluation"]):
         unknown = [t for t in example.targets if t not in known]

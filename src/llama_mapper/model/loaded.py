@@ -2,8 +2,8 @@
 
 The LoRA adapter is merged into the encoder on load: inference then costs exactly what
 the base model costs, with no adapter indirection. With the ``onnx`` extra the merged model
-then runs on onnxruntime (``backend="auto"``), which is about three times faster per label
-on CPU and gives the same logits (see :mod:`llama_mapper.model.onnx_runtime`).
+then runs on onnxruntime (``backend="auto"``), which takes about half the CPU time per
+label and gives the same logits (see :mod:`llama_mapper.model.onnx_runtime`).
 """
 
 from __future__ import annotations

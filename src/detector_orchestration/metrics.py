@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from detector_orchestration.executor.runner import DetectorRun, RunStatus
 from llama_mapper.observability.metrics import Metrics
 
 OTHER_DETECTOR = "unregistered"
+JOB_EVENTS = ("submitted", "started", "reclaimed", "succeeded", "failed", "cancelled")
 DETECTOR_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -53,10 +54,42 @@ class OrchMetrics:
             ["code"],
             registry=registry,
         )
+        self.jobs = Counter(
+            "orch_jobs",
+            "Async job events: submitted, started, reclaimed, succeeded, failed, cancelled.",
+            ["event"],
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "orch_jobs_queue_depth",
+            "Jobs waiting or being worked on, by priority (as last seen by this process).",
+            ["priority"],
+            registry=registry,
+        )
+        self.job_wait = Histogram(
+            "orch_job_wait_seconds",
+            "Time from submission to a job's first start.",
+            buckets=(0.005, 0.025, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0),
+            registry=registry,
+        )
+        self.webhooks = Counter(
+            "orch_webhook_deliveries",
+            "Webhook attempts by outcome: delivered, retry, failed.",
+            ["outcome"],
+            registry=registry,
+        )
+        for event in JOB_EVENTS:
+            self.jobs.labels(event)
+        for outcome in ("delivered", "retry", "failed"):
+            self.webhooks.labels(outcome)
         for status in RunStatus:
             self.detector_runs.labels(OTHER_DETECTOR, status.value)
         for outcome in ("hit", "miss", "bypass", "off"):
             self.cache.labels(outcome)
+
+    def set_depth(self, depth: dict[str, int]) -> None:
+        for priority, count in depth.items():
+            self.queue_depth.labels(priority).set(count)
 
     def detector_label(self, name: str) -> str:
         return name if self.known_detector(name) else OTHER_DETECTOR

@@ -20,6 +20,8 @@ from detector_orchestration.config import OrchSettings
 from detector_orchestration.executor.backoff import Backoff
 from detector_orchestration.executor.cache import CacheKeys, MemoryCache, RedisCache, ResultCache
 from detector_orchestration.executor.runner import Executor, ExecutorConfig
+from detector_orchestration.jobs.factory import build_job_service, generated_secret_names
+from detector_orchestration.jobs.service import JobService
 from detector_orchestration.mapper_client import HttpMapper, InProcessMapper, Mapper
 from detector_orchestration.metrics import OrchMetrics
 from detector_orchestration.policy.engine import PolicyEngine
@@ -51,8 +53,11 @@ class OrchRuntime:
     orchestrator: Orchestrator
     opa: OpaClient | None = None
     cache_redis: Any = None
+    jobs: JobService | None = None
 
     async def aclose(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.aclose()  # first: its workers use everything below
         await self.mapper.aclose()
         if self.cache_redis is not None:
             await self.cache_redis.aclose()
@@ -97,7 +102,8 @@ def build_orch_runtime(
         mapper,
         service=service,
         metrics=shared_metrics,
-        generated_secrets=frozenset({settings.cache.key_secret}),
+        generated_secrets=frozenset({settings.cache.key_secret})
+        | generated_secret_names(settings.jobs),
     )
     ex = settings.executor
     http = shared_http_client(ex.http_connections)
@@ -106,7 +112,7 @@ def build_orch_runtime(
     catalog = DetectorCatalog(
         registry,
         FactoryContext(http, shared.secrets),
-        builtins=builtin_factories() if builtins is None else builtins,
+        builtins=builtin_factories(settings.builtins.options()) if builtins is None else builtins,
         default_timeout_s=ex.default_timeout_ms / 1000,
         refresh_seconds=settings.policy.cache_seconds,
     )
@@ -182,6 +188,15 @@ def build_orch_runtime(
         opa,
     )
     runtime.cache_redis = cache_redis
+    if settings.jobs.enabled:
+        runtime.jobs = build_job_service(
+            settings.jobs,
+            redis_url=mapper.redis.url,
+            secrets=shared.secrets,
+            http=http,
+            orchestrator=orchestrator,
+            metrics=metrics,
+        )
     return runtime
 
 

@@ -26,7 +26,6 @@ from detector_orchestration.domain.model import Coverage, Decision, Finding, Tex
 from detector_orchestration.domain.redaction import redact
 from detector_orchestration.errors import (
     AllDetectorsUnavailable,
-    NotImplementedMode,
     PolicyNotFound,
     PolicyUnavailable,
     RequiredDetectorExcluded,
@@ -99,10 +98,10 @@ class Orchestrator:
     async def orchestrate(
         self, request: OrchestrateRequest, *, request_id: str | None = None
     ) -> Outcome:
+        """Runs now, whatever ``processing_mode`` says: queueing an async request (and
+        running it later through here) is the API's job queue (:mod:`.jobs`)."""
         started = time.perf_counter()
         request_id = request_id or uuid.uuid4().hex
-        if request.processing_mode == "async":
-            raise NotImplementedMode("processing_mode async is not available yet; use sync")
         bundle_name = request.policy_bundle or self.config.default_bundle
         resolved = await self.policies.resolve(request.tenant_id, bundle_name)
         if resolved is None:

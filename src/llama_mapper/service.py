@@ -34,7 +34,7 @@ from llama_mapper.errors import (
 from llama_mapper.mapping.engine import MappingEngine, MappingResult
 from llama_mapper.mapping.learned import LearnedThresholds, LearnedTier
 from llama_mapper.mapping.thresholds import ThresholdOverrides
-from llama_mapper.model.serving import RULES_ONLY, tier_from_settings
+from llama_mapper.model.serving import RULES_ONLY, serving_tier
 from llama_mapper.observability.tracing import span
 from llama_mapper.privacy.guard import GuardLimits, RawContentError, check_raw_content
 from llama_mapper.schemas import DetectorRequest, MapperPayload
@@ -80,7 +80,7 @@ class MapperService:
         self.adapters = adapters or default_registry()
         self.learned_reason: str | None = None
         if learned is FROM_SETTINGS:
-            choice = tier_from_settings(settings.learned)
+            choice = serving_tier(settings)
             learned, self.learned_reason = choice.tier, choice.reason
         elif learned is None:
             self.learned_reason = f"{RULES_ONLY} (no learned tier given)"

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.responses import Response
 
-from detector_orchestration.api import compat, routes
+from detector_orchestration.api import compat, jobs, routes
 from detector_orchestration.config import OrchSettings, load_orch_settings
 from detector_orchestration.runtime import OrchRuntime, build_orch_runtime
 from llama_mapper.api.app import install_error_handlers
@@ -51,6 +51,8 @@ def create_app(
             await upgrade(shared.engine)  # the registry and policies live in the database
         if shared.events is not None:
             await shared.events.start()
+        if runtime.jobs is not None:
+            await runtime.jobs.start()
         yield
         shutdown_tracing(app.state.tracer_provider)
         await runtime.aclose()
@@ -71,6 +73,7 @@ def create_app(
     app.add_middleware(EdgeMiddleware, max_body_bytes=max_body, json_routes=JSON_ROUTES)
     app.add_middleware(MetricsMiddleware, metrics=shared.metrics)
     app.include_router(routes.router)
+    app.include_router(jobs.router)
     app.include_router(compat.router)
     install_error_handlers(app, max_body, hide_extra_keys=True)
     observability = shared.settings.observability

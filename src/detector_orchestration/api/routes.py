@@ -13,13 +13,16 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from starlette.responses import Response
 
-from detector_orchestration.errors import Conflict, NotFound
+from detector_orchestration.errors import Conflict, JobsDisabled, NotFound
+from detector_orchestration.jobs.model import Job
+from detector_orchestration.registry.health import probe_all
 from detector_orchestration.registry.model import DetectorSpec
 from detector_orchestration.registry.store import RegistryError
 from detector_orchestration.runtime import OrchRuntime
 from detector_orchestration.schemas import (
     BatchRequest,
     BatchResponse,
+    JobAccepted,
     OrchestrateRequest,
     OrchestrateResponse,
 )
@@ -61,6 +64,15 @@ PARTIAL: dict[str, Any] = {
     "description": "PARTIAL_COVERAGE: below the policy's minimum coverage; `warnings` and "
     "`coverage.missing` name the gaps.",
 }
+ACCEPTED: dict[str, Any] = {
+    "model": JobAccepted,
+    "description": "processing_mode async: the job is queued; `Location` is `/jobs/{job_id}`.",
+}
+ASYNC_ERRORS: dict[int | str, dict[str, Any]] = {
+    501: {"model": ErrorBody, "description": "JOBS_DISABLED: async jobs are off (jobs.enabled)."},
+    503: {"model": ErrorBody, "description": "The mapper, a backend (the job queue), the policy "
+          "engine is unavailable, or QUEUE_FULL; retryable."},
+}  # fmt: skip
 
 
 async def _principal(
@@ -82,7 +94,7 @@ def orch_runtime(request: Request) -> OrchRuntime:
 @router.post(
     "/orchestrate",
     response_model=OrchestrateResponse,
-    responses={206: PARTIAL, **ERRORS},
+    responses={202: ACCEPTED, 206: PARTIAL, **ERRORS, **ASYNC_ERRORS},
     summary="Run the tenant's detectors over content and decide",
     tags=["orchestration"],
 )
@@ -102,6 +114,16 @@ async def orchestrate(
             body_for_tenant = body.model_copy(update={"tenant_id": tenant})
         else:
             body_for_tenant = body
+        if body_for_tenant.processing_mode == "async":
+            try:
+                job = await submit_job(runtime, body_for_tenant)
+            except MapperError as exc:
+                metrics.errors.labels(exc.error_code).inc()
+                log_access(request_id, exc.status, started, error_code=exc.error_code)
+                raise
+            log_access(request_id, 202, started, job_id=job.job_id, priority=job.priority)
+            location = {"Location": job.links()["self"]}
+            return JSONBytes(job.accepted(), status_code=202, headers=location)
         try:
             outcome = await runtime.orchestrator.orchestrate(body_for_tenant, request_id=request_id)
         except MapperError as exc:
@@ -138,15 +160,22 @@ async def orchestrate(
     )
 
 
+async def submit_job(runtime: OrchRuntime, request: OrchestrateRequest) -> Job:
+    if runtime.jobs is None:
+        raise JobsDisabled("async jobs are disabled on this server (jobs.enabled)")
+    return await runtime.jobs.submit(request)
+
+
 @router.post(
     "/orchestrate/batch",
     response_model=BatchResponse,
-    responses=ERRORS,
+    responses={**ERRORS, **ASYNC_ERRORS},
     summary="Orchestrate up to serving.max_batch_items contents",
     description="Each item is validated and orchestrated on its own (at most "
     "`serving.batch_concurrency` at a time): a bad or failed item becomes `{error: "
-    "ErrorBody}` and never fails the batch. The batch costs its item count against the "
-    "rate limit; every item's tenant must be the API key's.",
+    "ErrorBody}` and never fails the batch. An item with `processing_mode: async` becomes "
+    "a job: its entry is `{job_id, status: queued, links}` (counted in `queued`). The batch "
+    "costs its item count against the rate limit; every item's tenant must be the API key's.",
     tags=["orchestration"],
 )
 async def orchestrate_batch(
@@ -180,6 +209,12 @@ async def orchestrate_batch(
                 return {"error": error_body(item, item_id)}
             if tenant is not None and item.tenant_id != tenant:
                 item = item.model_copy(update={"tenant_id": tenant})
+            if item.processing_mode == "async":
+                try:
+                    return (await submit_job(runtime, item)).accepted()
+                except MapperError as exc:
+                    metrics.errors.labels(exc.error_code).inc()
+                    return {"error": error_body(exc, item_id)}
             async with slots:
                 try:
                     outcome = await runtime.orchestrator.orchestrate(item, request_id=item_id)
@@ -194,10 +229,12 @@ async def orchestrate_batch(
 
         results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
         failed = sum("error" in result for result in results)
-        log_access(request_id, 200, started, items=len(results), failed=failed)
+        queued = sum("job_id" in result for result in results)
+        log_access(request_id, 200, started, items=len(results), failed=failed, queued=queued)
         quoted = any(result.get("redacted_content") is not None for result in results)
+        counts = {"succeeded": len(results) - failed - queued, "failed": failed, "queued": queued}
         return JSONBytes(
-            {"results": results, "succeeded": len(results) - failed, "failed": failed},
+            {"results": results, **counts},
             headers={"Cache-Control": "no-store"} if quoted else None,
         )
 
@@ -240,10 +277,7 @@ async def list_detectors(request: Request, principal: CurrentPrincipal) -> Respo
     if refused is not None:
         return refused
     runtime = orch_runtime(request)
-    rows: list[dict[str, Any]] = [
-        {"name": name, "kind": "builtin", "source": "builtin"}
-        for name in runtime.catalog.builtin_names()
-    ]
+    rows = runtime.catalog.builtin_rows()
     rows += [record.summary() for record in await runtime.registry.list()]
     return JSONBytes({"detectors": rows})
 
@@ -262,6 +296,21 @@ async def add_detector(
         raise Conflict(str(exc)) from None
     runtime.catalog.invalidate()
     return JSONBytes(record.summary(), status_code=201)
+
+
+@router.post(
+    "/detectors/health", summary="Probe every detector and record its health", tags=["registry"]
+)
+async def probe_detectors(request: Request, principal: CurrentPrincipal) -> Response:
+    """What ``orch registry health`` does: one fixed probe text per detector (never user
+    content); registered detectors get ``health`` and ``health_checked_at`` recorded."""
+    refused = _require(request, principal, ADMIN)
+    if refused is not None:
+        return refused
+    runtime = orch_runtime(request)
+    rows = await probe_all(runtime.catalog, runtime.registry)
+    healthy = all(row["health"] == "healthy" for row in rows)
+    return JSONBytes({"healthy": healthy, "detectors": rows})
 
 
 @router.delete("/detectors/{name}", summary="Remove a registered detector", tags=["registry"])

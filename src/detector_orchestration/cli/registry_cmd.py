@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +10,13 @@ import typer
 from pydantic import ValidationError
 
 from detector_orchestration.cli.common import JsonOption, OrchConfigOption, run_with_runtime, table
-from detector_orchestration.detectors.base import DetectorError
-from detector_orchestration.registry.model import DetectorSpec, Health
+from detector_orchestration.registry.health import probe_all
+from detector_orchestration.registry.model import DetectorSpec
 from detector_orchestration.runtime import OrchRuntime
 from llama_mapper.cli.common import fail, print_json
 from llama_mapper.service import validation_message
 
 app = typer.Typer(help="The detector registry.", no_args_is_help=True)
-#: What a health probe sends: fixed, harmless text (never user content).
-PROBE_TEXT = "orch health probe"
 
 
 @app.command("list")
@@ -28,17 +24,14 @@ def list_command(config: Path = OrchConfigOption, as_json: bool = JsonOption) ->
     """Built-in and registered detectors."""
 
     async def work(runtime: OrchRuntime) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = [
-            {"name": n, "kind": "builtin", "source": "builtin", "health": "-"}
-            for n in runtime.catalog.builtin_names()
-        ]
+        rows = [{**row, "health": "-"} for row in runtime.catalog.builtin_rows()]
         return rows + [r.summary() for r in await runtime.registry.list()]
 
     rows = run_with_runtime(config, work, as_json=as_json)
     if as_json:
         print_json(rows)
         return
-    table(rows, ["name", "kind", "endpoint", "pack", "timeout_ms", "retries", "health"])
+    table(rows, ["name", "kind", "endpoint", "pack", "version", "timeout_ms", "retries", "health"])
 
 
 def _settings(pairs: list[str]) -> dict[str, Any]:
@@ -126,37 +119,12 @@ def health_command(config: Path = OrchConfigOption, as_json: bool = JsonOption) 
     """Probe every detector once with a fixed text; record the result in the registry."""
 
     async def work(runtime: OrchRuntime) -> list[dict[str, Any]]:
-        available = await runtime.catalog.current()
-        rows = []
-        for name in sorted(available):
-            entry = available[name]
-            started = time.perf_counter()
-            try:
-                async with asyncio.timeout(entry.timeout_s):
-                    await entry.detector.detect(PROBE_TEXT, "text/plain")
-                healthy, error = True, None
-            except TimeoutError:
-                healthy, error = False, "timed out"
-            except DetectorError as exc:
-                healthy, error = False, str(exc)
-            health: Health = "healthy" if healthy else "unhealthy"
-            if entry.source == "registry":
-                await runtime.registry.set_health(name, health)
-            rows.append(
-                {
-                    "name": name,
-                    "source": entry.source,
-                    "health": health,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "error": error,
-                }
-            )
-        return rows
+        return await probe_all(runtime.catalog, runtime.registry)
 
     rows = run_with_runtime(config, work, as_json=as_json)
     if as_json:
         print_json(rows)
     else:
-        table(rows, ["name", "source", "health", "latency_ms", "error"])
+        table(rows, ["name", "source", "version", "health", "latency_ms", "error"])
     if any(row["health"] != "healthy" for row in rows):
         raise typer.Exit(1)

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from detector_orchestration.detectors.base import Detector
 from detector_orchestration.registry.factory import (
@@ -78,6 +79,27 @@ class DetectorCatalog:
 
     def builtin_names(self) -> list[str]:
         return sorted(self._builtins)
+
+    def builtin_rows(self) -> list[dict[str, Any]]:
+        """What the registry listings say about each built-in: its version and, where the
+        detector has them, its running mode and a description (``presidio`` reports
+        ``nlp`` or ``regex-only`` there)."""
+        rows: list[dict[str, Any]] = []
+        for name in self.builtin_names():
+            detector = self._builtins[name]
+            row: dict[str, Any] = {
+                "name": name,
+                "kind": "builtin",
+                "source": "builtin",
+                "pack": detector.pack,
+                "version": detector.version,
+            }
+            for extra in ("mode", "description"):
+                value = getattr(detector, extra, None)
+                if isinstance(value, str):
+                    row[extra] = value
+            rows.append(row)
+        return rows
 
     def _stale(self) -> bool:
         if self.store is None:

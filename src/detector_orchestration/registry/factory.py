@@ -9,6 +9,7 @@ works without it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -96,13 +97,21 @@ KINDS: dict[str, DetectorFactory] = {
 }
 
 
-def builtin_factories() -> Mapping[str, Callable[[], Detector]]:
-    """Built-in detectors by name, or none when the built-ins are not installed."""
+def builtin_factories(
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Mapping[str, Callable[[], Detector]]:
+    """Built-in detectors by name, or none when the built-ins are not installed.
+
+    ``options`` gives a built-in its keyword options (``{"presidio": {"model": None}}``).
+    """
     try:
         module = importlib.import_module("detector_orchestration.detectors.builtin")
     except ImportError:
         return {}
-    factories: Mapping[str, Callable[[], Detector]] = module.builtin_detectors()
+    factories: dict[str, Callable[..., Detector]] = dict(module.builtin_detectors())
+    for name, kwargs in (options or {}).items():
+        if name in factories and kwargs:
+            factories[name] = functools.partial(factories[name], **kwargs)
     return factories
 
 

@@ -357,7 +357,7 @@ class _Claim:
 _RELEASING: set[asyncio.Future[None]] = set()
 
 
-_KEPT_HEADERS = {"content-type", "deprecation", "sunset", "link", "x-request-id"}
+_KEPT_HEADERS = {"content-type", "deprecation", "sunset", "link", "location", "x-request-id"}
 
 
 def _storable(response: Response) -> bool:

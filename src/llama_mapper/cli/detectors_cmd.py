@@ -16,7 +16,7 @@ from llama_mapper.cli.common import (
     print_json,
     settings_or_exit,
 )
-from llama_mapper.model.serving import tier_from_settings
+from llama_mapper.model.serving import serving_tier
 from llama_mapper.packs.fix import (
     LexicalSuggester,
     Suggester,
@@ -167,7 +167,7 @@ def fix(
     detectors = {pack.detector for pack in paths.values()}
     unmapped = sorted(key for key in counts if key[0] in detectors)
     suggest: Suggester = LexicalSuggester(taxonomy)
-    choice = tier_from_settings(settings.learned)
+    choice = serving_tier(settings)
     suggester = f"lexical, {choice.reason}"
     if choice.tier is not None:
         suggest, suggester = learned_suggester(choice.tier, suggest), choice.tier.version

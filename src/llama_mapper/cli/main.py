@@ -38,6 +38,7 @@ from llama_mapper.cli.common import (
 )
 from llama_mapper.cli.db_cmd import DB_ERRORS, error_message, migrate_or_exit
 from llama_mapper.cli.evidence import CliEvidence
+from llama_mapper.cli.model_registry_cmd import app as model_registry_app
 from llama_mapper.cli.objects_cmd import app as objects_app
 from llama_mapper.config.settings import CONFIG_ENV, Settings
 from llama_mapper.errors import MapperError
@@ -61,6 +62,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(audit_cmd.projections_app, name="projections")
 app.add_typer(analytics_cmd.app, name="analytics")
 app.add_typer(objects_app, name="objects")
+app.add_typer(model_registry_app, name="model")
 app.add_typer(retention_cmd.app, name="retention")
 config_cmd.register(app)
 model_cmd.register(app)

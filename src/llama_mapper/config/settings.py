@@ -352,6 +352,33 @@ class LearnedSettings(_Section):
         description="mapper serve loads the model in the background at start-up, so the "
         "first label the rules do not know does not wait for the load.",
     )
+    registry_stage: str | None = Field(
+        None,
+        description="Serve the version promoted to this stage of the model registry "
+        "(mapper model promote), fetched from the object store into state_dir/models.",
+    )
+    model_version: str | None = Field(
+        None, description="Serve this registered version (pinned), fetched the same way."
+    )
+
+    @model_validator(mode="after")
+    def _one_model_source(self) -> LearnedSettings:
+        chosen = [
+            name
+            for name in ("model_dir", "model_version", "registry_stage")
+            if getattr(self, name) is not None
+        ]
+        if len(chosen) > 1:
+            raise ValueError(
+                f"learned.{' and learned.'.join(chosen)} are alternatives: set at most one"
+            )
+        from llama_mapper.model.registry import check_stage, check_version  # the one rule
+
+        if self.registry_stage is not None:
+            check_stage(self.registry_stage)
+        if self.model_version is not None:
+            check_version(self.model_version)
+        return self
 
 
 class TenantSettings(_Section):

@@ -181,3 +181,40 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@dataclass
+class WebhookReceiver:
+    """A webhook endpoint that checks ``X-Orch-Signature`` with ``secret`` and answers
+    ``fail_status`` to the first ``fail_first`` deliveries (to prove retries)."""
+
+    secret: str
+    fail_first: int = 0
+    fail_status: int = 503
+    #: Seconds the first delivery waits before it is answered (a worker may die meanwhile).
+    hang_first: float = 0.0
+    url: str = ""
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def verified(self) -> list[dict[str, Any]]:
+        return [r for r in self.received if r["valid"]]
+
+
+def webhook_app(receiver: WebhookReceiver) -> Starlette:
+    from detector_orchestration.jobs import SIGNATURE_HEADER, verify_signature
+
+    async def hook(request: Request) -> Response:
+        body = await request.body()
+        header = request.headers.get(SIGNATURE_HEADER, "")
+        valid = verify_signature(receiver.secret, header, body)
+        receiver.received.append({"body": body, "headers": dict(request.headers), "valid": valid})
+        if not valid:
+            return JSONResponse({"error": "bad signature"}, status_code=400)
+        if receiver.hang_first and len(receiver.received) == 1:
+            await asyncio.sleep(receiver.hang_first)
+        if len(receiver.received) <= receiver.fail_first:
+            return JSONResponse({"error": "not now"}, status_code=receiver.fail_status)
+        return JSONResponse({"ok": True})
+
+    return Starlette(routes=[Route("/hook", hook, methods=["POST"])])

@@ -3,6 +3,7 @@ detectors and the real database (SQLite file, and PostgreSQL for the stateful co
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from detector_orchestration.cli.main import app
 from detector_orchestration.policy.source import PACKAGED
 
 runner = CliRunner()
+#: presidio is listed only where presidio-analyzer (the presidio extra) is installed.
+BUILTINS = {"regex-pii", "secrets", "prompt-injection"} | (
+    {"presidio"} if importlib.util.find_spec("presidio_analyzer") else set()
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -46,11 +51,7 @@ def test_registry_policy_and_run(cli_env: Path, detectors: DetectorServer, tmp_p
     assert [(d["name"], d["settings"]) for d in registered] == [
         ("pii-a", {"detector_id": "pii-v1"})
     ]
-    assert {d["name"] for d in listed if d["source"] == "builtin"} == {
-        "regex-pii",
-        "secrets",
-        "prompt-injection",
-    }
+    assert {d["name"] for d in listed if d["source"] == "builtin"} == BUILTINS
     bundle = tmp_path / "p.yaml"
     bundle.write_text(bundle_yaml("p", ["pii-a"]))
     assert "valid bundle 'p'" in _ok("policy", "validate", str(bundle))

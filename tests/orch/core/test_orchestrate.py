@@ -161,7 +161,12 @@ async def test_client_mistakes_answer_error_bodies(make_runtime, detectors, phon
             wrong_media = await http.post("/orchestrate", content=b"x")
             async_mode = await http.post(
                 "/orchestrate",
-                json={"content": "x", "tenant_id": "acme", "processing_mode": "async"},
+                json={
+                    "content": "x",
+                    "tenant_id": "acme",
+                    "processing_mode": "async",
+                    "policy_bundle": "nope",
+                },
             )
             skipped = await http.post(
                 "/orchestrate",
@@ -181,7 +186,7 @@ async def test_client_mistakes_answer_error_bodies(make_runtime, detectors, phon
         (invalid, 422, "INVALID_REQUEST"),
         (not_json, 400, "INVALID_JSON"),
         (wrong_media, 415, "UNSUPPORTED_MEDIA_TYPE"),
-        (async_mode, 501, "NOT_IMPLEMENTED"),
+        (async_mode, 422, "POLICY_NOT_FOUND"),  # checked before the job is queued
     ]:
         assert response.status_code == status, response.text
         body = response.json()

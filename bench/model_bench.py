@@ -1,10 +1,12 @@
 """Learned tier on CPU: latency per label and how many unknowns it removes.
 
 Prints:
-1. p50/p95 latency of the tier per uncached label (one model call each; wall time and the
-   process's CPU time, which a loaded machine does not inflate) and per cached label (the
-   memo), on the labels of the fixed leave-detectors-out evaluation set;
-2. the share of OTHER.Unknown answers on labels outside every pack: each evaluation
+1. p50/p95 latency of one model call per label on each backend (torch; onnxruntime where
+   the ``onnx`` extra is installed), wall time and the process's CPU time (which a loaded
+   machine inflates far less), on the labels of the fixed leave-detectors-out set;
+2. p50/p95 latency of the tier as serving runs it (``backend=auto``) per uncached label
+   and per cached label (the memo);
+3. the share of OTHER.Unknown answers on labels outside every pack: each evaluation
    example is mapped as coming from a detector without a pack (so only the taxonomy's
    names and aliases, then the model, can map it), rules alone against rules + tier at
    the configured learned_threshold; with the accuracy of what the tier accepted.
@@ -12,6 +14,7 @@ Prints:
 Targets (issue #6): p95 <= 15 ms uncached, <= 0.05 ms cached; unknown share at least
 fivefold lower with the tier.
 Usage: python bench/model_bench.py [--threads 1] [--uncached 300] [--model DIR (either kind)]
+    [--skip-backends]
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from llama_mapper.adapters import default_registry
 from llama_mapper.adapters.base import Signal
@@ -31,6 +35,8 @@ from llama_mapper.model.artifact import CAUSAL, DEFAULT_MODEL_DIR, read_card
 from llama_mapper.model.causal_tier import CausalTier
 from llama_mapper.model.data import Example
 from llama_mapper.model.evaluate import load_eval_set
+from llama_mapper.model.loaded import LoadedModel
+from llama_mapper.model.onnx_runtime import onnx_available
 from llama_mapper.model.tier import EmbeddingTier, MemoTier
 from llama_mapper.packs.model import PackSet
 from llama_mapper.taxonomy.model import UNKNOWN
@@ -50,30 +56,56 @@ def make_tier(folder: Path, threads: int) -> MemoTier[Any]:
     return kind(folder, threads=threads)
 
 
-def latency(tier: MemoTier[Any], labels: list[str]) -> None:
-    tier.predict("warm-up", "warm up label")
-    uncached = []
-    cpu = []
+def timed(call: Callable[[int, str], object], labels: list[str]) -> tuple[list[float], list[float]]:
+    """Wall and CPU milliseconds of ``call(index, label)`` for each label."""
+    wall, cpu = [], []
     for index, label in enumerate(labels):
         started, started_cpu = time.perf_counter(), time.process_time()
-        tier.predict(f"bench-{index}", label)
-        uncached.append((time.perf_counter() - started) * 1000)
+        call(index, label)
+        wall.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - started_cpu) * 1000)
+    return wall, cpu
+
+
+def spread(values: list[float]) -> str:
+    return f"p50 {statistics.median(values):.2f} ms, p95 {percentile(values, 0.95):.2f} ms"
+
+
+def one_call(model: LoadedModel) -> Callable[[int, str], object]:
+    return lambda _, label: model.rank([label])
+
+
+def backends(model_dir: Path, threads: int, labels: list[str]) -> None:
+    """One ``rank`` call per label on torch and on onnxruntime: the same model and logits."""
+    names: list[Literal["torch", "onnx"]] = ["torch", "onnx"] if onnx_available() else ["torch"]
+    for name in names:
+        started = time.perf_counter()
+        model = LoadedModel.load(model_dir, threads=threads, backend=name)
+        loaded = time.perf_counter() - started
+        model.rank(["warm up label"])
+        wall, cpu = timed(one_call(model), labels)
+        print(
+            f"model call on {name:5}: wall {spread(wall)}; CPU {spread(cpu)} "
+            f"(n={len(labels)}, loaded in {loaded:.1f} s)"
+        )
+    if len(names) == 1:
+        print("model call on onnx : not measured (the onnx extra is not installed)")
+
+
+def latency(tier: MemoTier[Any], labels: list[str]) -> None:
+    tier.predict("warm-up", "warm up label")
+    uncached, cpu = timed(lambda index, label: tier.predict(f"bench-{index}", label), labels)
     cached = []
     for _ in range(5):
         for index, label in enumerate(labels):
             started = time.perf_counter()
             tier.predict(f"bench-{index}", label)
             cached.append((time.perf_counter() - started) * 1000)
-    print(
-        f"uncached label: p50 {statistics.median(uncached):.2f} ms, "
-        f"p95 {percentile(uncached, 0.95):.2f} ms (n={len(uncached)})"
-    )
-    # CPU time does not grow with other processes' load: what an idle core would take.
-    print(
-        f"uncached label, CPU time: p50 {statistics.median(cpu):.2f} ms, "
-        f"p95 {percentile(cpu, 0.95):.2f} ms"
-    )
+    loaded = tier.load()
+    backend = loaded.backend if loaded else "none"
+    print(f"uncached label ({backend}): {spread(uncached)} (n={len(uncached)})")
+    # CPU time grows far less with other processes' load: what an idle core would take.
+    print(f"uncached label ({backend}), CPU time: {spread(cpu)}")
     print(
         f"cached label:   p50 {statistics.median(cached) * 1000:.2f} us, "
         f"p95 {percentile(cached, 0.95) * 1000:.2f} us (n={len(cached)})"
@@ -122,6 +154,7 @@ def main() -> None:
     parser.add_argument("--uncached", type=int, default=300)
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--skip-backends", action="store_true", help="no torch/onnx comparison")
     args = parser.parse_args()
     started = time.perf_counter()
     tier = make_tier(args.model, args.threads)
@@ -131,7 +164,10 @@ def main() -> None:
         f"{args.threads} thread(s), load average {os.getloadavg()[0]:.1f}"
     )
     examples = load_eval_set()
-    latency(tier, [e.text for e in examples[: args.uncached]])
+    labels = [e.text for e in examples[: args.uncached]]
+    if not args.skip_backends and read_card(args.model).kind != CAUSAL:
+        backends(args.model, args.threads, labels)
+    latency(tier, labels)
     unknown_share(make_tier(args.model, args.threads), examples, args.threshold)
 
 

@@ -12,7 +12,7 @@ Needs the ``ml`` extra (torch, transformers, peft, safetensors).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,28 +111,33 @@ class EmbeddingMapper(nn.Module):
         return LOGIT_SCALE * embedded @ heads.T
 
 
+#: ``tokenized batch -> logits`` (torch module or onnxruntime session alike).
+Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+
+
 @torch.no_grad()
+def batched(
+    forward: Forward, tokenizer: Any, texts: Sequence[str], batch_size: int = 128
+) -> torch.Tensor:
+    """``forward`` over ``texts`` in batches (padded to the longest text of each batch)."""
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        chunks.append(forward(tokenize(tokenizer, texts[start : start + batch_size])))
+    return torch.cat(chunks) if chunks else torch.empty(0)
+
+
 def embed_texts(
     model: EmbeddingMapper, tokenizer: Any, texts: Sequence[str], batch_size: int = 128
 ) -> torch.Tensor:
     model.eval()
-    chunks = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenize(tokenizer, texts[start : start + batch_size])
-        chunks.append(model.embed(**batch))
-    return torch.cat(chunks) if chunks else torch.empty(0)
+    return batched(lambda batch: model.embed(**batch), tokenizer, texts, batch_size)
 
 
-@torch.no_grad()
 def logits_for(
     model: EmbeddingMapper, tokenizer: Any, texts: Sequence[str], batch_size: int = 128
 ) -> torch.Tensor:
     model.eval()
-    chunks = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenize(tokenizer, texts[start : start + batch_size])
-        chunks.append(model(**batch))
-    return torch.cat(chunks) if chunks else torch.empty(0)
+    return batched(lambda batch: model(**batch), tokenizer, texts, batch_size)
 
 
 def configure_threads(threads: int) -> None:

@@ -291,10 +291,14 @@ def evaluate_folder(
     threads: int | None = None,
     thresholds: Sequence[float] = DEFAULT_COVERAGE_THRESHOLDS,
 ) -> dict[str, Any]:
-    """Metrics of the saved model, loaded exactly as serving loads it."""
+    """Metrics of the saved model, loaded as serving loads it.
+
+    On torch, whatever is installed: onnxruntime gives the same logits to float rounding,
+    but the card must come out byte for byte the same on every machine.
+    """
     from llama_mapper.model.loaded import LoadedModel
 
-    loaded = LoadedModel.load(folder, base_dir, threads)
+    loaded = LoadedModel.load(folder, base_dir, threads, backend="torch")
     return report(score(loaded.rank, examples), thresholds)
 
 

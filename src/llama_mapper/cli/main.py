@@ -22,6 +22,7 @@ from llama_mapper.cli import (
     db_cmd,
     detectors_cmd,
     model_cmd,
+    model_export_cmd,
     retention_cmd,
     taxonomy_cmd,
 )
@@ -66,6 +67,7 @@ app.add_typer(model_registry_app, name="model")
 app.add_typer(retention_cmd.app, name="retention")
 config_cmd.register(app)
 model_cmd.register(app)
+model_export_cmd.register(model_registry_app)
 
 
 @app.command()

@@ -8,10 +8,12 @@
 # text-only model needs none of them.
 #
 # Usage: scripts/e2e_vllm.sh [MODEL_DIR]
-#   MODEL_DIR: a causal model folder (HF config + weights + tokenizer with a chat template,
-#   plus model_card.json and labels.json). Default: a tiny one trained here by
-#   scripts/e2e_tiny_causal.py (about 5 minutes on 2 busy cores), kept in
-#   ~/.cache/llama-mapper/e2e-causal-model and reused.
+#   MODEL_DIR: a folder of `mapper train --kind causal` (LoRA adapter: exported merged here
+#   first) or one `mapper model export-merged` already wrote. Default: the product's own
+#   generative mapper on the tiny base, trained by `mapper train --kind causal --base-model
+#   tiny` into ~/.cache/llama-mapper/e2e-causal-train (reused; E2E_RETRAIN=1 trains it
+#   again; E2E_TRAIN_ARGS replaces the quick settings below), then merged by
+#   `mapper model export-merged` into ~/.cache/llama-mapper/e2e-causal-merged.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,18 +43,34 @@ if ! "$VENV/bin/python" -c "import vllm, sys; sys.exit(vllm.__version__ != '$VLL
 fi
 "$VENV/bin/python" -c "import torch, vllm; print('== vllm', vllm.__version__, 'torch', torch.__version__)" 2>/dev/null
 
-MODEL=${1:-}
-if [ -z "$MODEL" ]; then
-  # Kept outside the repo and reused: E2E_RETRAIN=1 trains it again.
-  MODEL=${E2E_MODEL_DIR:-$HOME/.cache/llama-mapper/e2e-causal-model}
-  if [ ! -f "$MODEL/model_card.json" ] || [ -n "${E2E_RETRAIN:-}" ]; then
-    echo "== training a tiny causal model into $MODEL"
-    rm -rf "$MODEL"
-    nice -n 10 "$PY" "$ROOT/scripts/e2e_tiny_causal.py" "$MODEL" --steps "${E2E_STEPS:-400}" 2>&1 \
-      | grep -E '^(step|train|saved)'
+CACHE=$HOME/.cache/llama-mapper
+MAPPER=(env PYTHONWARNINGS=ignore::FutureWarning "$PY" -m llama_mapper.cli.main)
+# Quick settings (about 5-10 min on 2 busy cores): a weak model, enough to show the wire.
+TRAIN_ARGS=${E2E_TRAIN_ARGS:---pretrain-epochs 4 --epochs 1 --threads 1}
+SOURCE=${1:-}
+if [ -z "$SOURCE" ]; then
+  SOURCE=${E2E_TRAIN_DIR:-$CACHE/e2e-causal-train}
+  if [ ! -f "$SOURCE/model_card.json" ] || [ -n "${E2E_RETRAIN:-}" ]; then
+    echo "== mapper train --kind causal --base-model tiny $TRAIN_ARGS -o $SOURCE"
+    rm -rf "$SOURCE"
+    t0=$(date +%s)
+    # shellcheck disable=SC2086 # TRAIN_ARGS is a list of options
+    nice -n 10 "${MAPPER[@]}" train --kind causal --base-model tiny --version causal-e2e-1 \
+      $TRAIN_ARGS --output-dir "$SOURCE" 2>&1
+    echo "== trained in $(( $(date +%s) - t0 )) s (a tiny base trained briefly: a weak model)"
   else
-    echo "== reusing the tiny causal model in $MODEL (E2E_RETRAIN=1 to train it again)"
+    echo "== reusing the causal model in $SOURCE (E2E_RETRAIN=1 to train it again)"
   fi
+fi
+if [ -f "$SOURCE/adapter_config.json" ]; then
+  MODEL=${E2E_MERGED_DIR:-$CACHE/e2e-causal-merged}
+  echo "== mapper model export-merged -m $SOURCE -o $MODEL"
+  t0=$(date +%s)
+  nice -n 10 "${MAPPER[@]}" model export-merged --model "$SOURCE" --output-dir "$MODEL" --force
+  echo "== exported in $(( $(date +%s) - t0 )) s"
+else
+  MODEL=$SOURCE
+  SOURCE=
 fi
 NAME=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['version'])" "$MODEL/model_card.json")
 
@@ -77,5 +95,6 @@ if [ ! -s "$WORK/models.json" ]; then echo "vLLM not up after 600 s:"; tail -40 
 echo "== vLLM ready after $(( $(date +%s) - started )) s: $(cat "$WORK/models.json" | "$PY" -c 'import json,sys; print([m["id"] for m in json.load(sys.stdin)["data"]])')"
 
 echo "== the mapper's HttpTier against it"
-"$PY" "$ROOT/scripts/e2e_vllm_driver.py" --url "http://127.0.0.1:$PORT" --model-dir "$MODEL"
+"$PY" "$ROOT/scripts/e2e_vllm_driver.py" --url "http://127.0.0.1:$PORT" --model-dir "$MODEL" \
+  ${SOURCE:+--adapter-dir "$SOURCE"}
 echo "== stopping vLLM"

@@ -1,6 +1,9 @@
 """Map vendor labels through the mapper's OpenAI-compatible backend against a running vLLM.
 
-``scripts/e2e_vllm.sh`` starts the server and runs this. It prints, for a few labels the
+``scripts/e2e_vllm.sh`` trains the product's generative mapper (``mapper train --kind
+causal``), merges it (``mapper model export-merged``), serves the merged folder and runs
+this against it, with ``learned.model_dir`` pointing at that same folder (its card, all
+the taxonomy's labels and its calibration). It prints, for a few labels the
 rules do not know, the answer, its confidence (from the token logprobs), how the engine
 used it and the latency; then the same question unguided and guided (to show vLLM's
 ``structured_outputs`` in effect), the JSON mode, and a deliberately impossible timeout
@@ -24,7 +27,8 @@ from llama_mapper.config.settings import LearnedHttpSettings, LearnedSettings, S
 from llama_mapper.mapping.engine import MappingEngine
 from llama_mapper.mapping.learned import Fallback, Prediction
 from llama_mapper.model import openai_wire
-from llama_mapper.model.artifact import read_labels
+from llama_mapper.model.artifact import read_card, read_labels
+from llama_mapper.model.causal_tier import CausalTier
 from llama_mapper.model.data import build_splits
 from llama_mapper.model.http_tier import HttpTier
 from llama_mapper.model.serving import http_tier
@@ -59,14 +63,30 @@ def tier(url: str, model_dir: Path, guided: str, timeout: float = 30.0) -> HttpT
     return http_tier(settings, SecretsSettings())
 
 
-def show_mapping(url: str, model_dir: Path) -> None:
+def in_process(adapter_dir: Path | None) -> CausalTier | None:
+    """The same model before the merge, scored in process (the product's CausalTier)."""
+    return CausalTier(adapter_dir) if adapter_dir is not None else None
+
+
+def show_mapping(url: str, model_dir: Path, adapter_dir: Path | None) -> None:
     catalog = load_catalog()
     learned = tier(url, model_dir, "vllm-choice")
     engine = MappingEngine(catalog, default_registry(), learned=learned)
-    print(f"served model: {learned.version} ({learned.status})")
+    print(f"served model: {learned.version} ({learned.status}), {len(learned.labels)} labels")
+    overall = read_card(model_dir, ()).metrics.get("overall", {})
+    if overall:
+        print(
+            f"its card (mapper evaluate, in process): top-1 {overall['top1_accuracy']:.3f}, "
+            f"macro-F1 {overall['macro_f1']:.3f}, ECE {overall['ece']:.3f} on held-out "
+            "detectors; a tiny base trained briefly: a weak model, this shows the wire"
+        )
+    local = in_process(adapter_dir)
     print("held-out vendor labels the rules do not map (detector without a pack):")
-    print(f"{'vendor label':34} {'expected':24} {'answer':24} {'conf':>6} {'mapped':8} {'ms':>7}")
-    right = 0
+    print(
+        f"{'vendor label':30} {'expected':28} {'vLLM answer':28} {'conf':>6} {'mapped':8} "
+        f"{'ms':>7}  {'in process (CausalTier)' if local else ''}"
+    )
+    right = same = 0
     pairs = unknown_to_rules(engine, learned.labels)
     for label, expected in pairs:
         started = time.perf_counter()
@@ -77,8 +97,19 @@ def show_mapping(url: str, model_dir: Path) -> None:
         confidence = raw.confidence if isinstance(raw, Prediction) else 0.0
         right += answer == expected
         mapped = "model" if "model" in result.methods.values() else "unknown"
-        print(f"{label[:34]:34} {expected:24} {answer:24} {confidence:6.3f} {mapped:8} {ms:7.1f}")
+        here = ""
+        top = local.ranked(DETECTOR, label) if local is not None else []
+        if top:
+            best, p = top[0]
+            same += best == answer
+            here = f"{best} {p:.3f}"
+        print(
+            f"{label[:30]:30} {expected:28} {answer:28} {confidence:6.3f} {mapped:8} {ms:7.1f}  "
+            f"{here}"
+        )
     print(f"correct {right}/{len(pairs)}; memo: {learned.hits} hits, {learned.misses} server calls")
+    if local is not None:
+        print(f"vLLM (merged folder) and the in-process CausalTier agree on {same}/{len(pairs)}")
     started = time.perf_counter()
     engine.map_signals(DETECTOR, engine.parse(DETECTOR, pairs[0][0]))
     print(f"same label again (memoized): {(time.perf_counter() - started) * 1000:.2f} ms")
@@ -86,11 +117,12 @@ def show_mapping(url: str, model_dir: Path) -> None:
 
 def show_guided(url: str, model_dir: Path) -> None:
     labels = read_labels(model_dir)
+    served = read_card(model_dir, ()).version
     odd = "zq wobble frn"  # nothing like a training label
     with httpx.Client(base_url=url, timeout=60) as client:
         for guided in ("none", "vllm-choice", "vllm-json"):
             body = openai_wire.request_body(
-                "causal-e2e-0", DETECTOR, odd, labels, guided=guided, max_tokens=24,
+                served, DETECTOR, odd, labels, guided=guided, max_tokens=24,
                 top_logprobs=2,
             )  # fmt: skip
             data = client.post("/v1/chat/completions", json=body).json()
@@ -119,8 +151,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--adapter-dir", type=Path, help="the model before the merge (compare)")
     args = parser.parse_args()
-    show_mapping(args.url, args.model_dir)
+    show_mapping(args.url, args.model_dir, args.adapter_dir)
     print()
     show_guided(args.url, args.model_dir)
     print()

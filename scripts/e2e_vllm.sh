@@ -25,6 +25,7 @@ PY=${PYTHON:-python3}
 WORK=$(mktemp -d)
 SERVER_PID=
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" HF_HUB_OFFLINE=1
+export PYTHONWARNINGS=ignore::FutureWarning  # transformers' deprecation notices
 
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -44,7 +45,7 @@ fi
 "$VENV/bin/python" -c "import torch, vllm; print('== vllm', vllm.__version__, 'torch', torch.__version__)" 2>/dev/null
 
 CACHE=$HOME/.cache/llama-mapper
-MAPPER=(env PYTHONWARNINGS=ignore::FutureWarning "$PY" -m llama_mapper.cli.main)
+MAPPER=("$PY" -m llama_mapper.cli.main)
 # Quick settings (about 5-10 min on 2 busy cores): a weak model, enough to show the wire.
 TRAIN_ARGS=${E2E_TRAIN_ARGS:---pretrain-epochs 4 --epochs 1 --threads 1}
 SOURCE=${1:-}

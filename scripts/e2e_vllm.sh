@@ -46,8 +46,9 @@ fi
 
 CACHE=$HOME/.cache/llama-mapper
 MAPPER=("$PY" -m llama_mapper.cli.main)
-# Quick settings (about 5-10 min on 2 busy cores): a weak model, enough to show the wire.
-TRAIN_ARGS=${E2E_TRAIN_ARGS:---pretrain-epochs 4 --epochs 1 --threads 1}
+# 255 s here at load ~2 (1,082 s at load 7-10): top-1 0.154, a weak model that shows the
+# wire. --pretrain-epochs 4: 201 s, but it answers one label for everything.
+TRAIN_ARGS=${E2E_TRAIN_ARGS:---pretrain-epochs 6 --epochs 1 --threads 1}
 SOURCE=${1:-}
 if [ -z "$SOURCE" ]; then
   SOURCE=${E2E_TRAIN_DIR:-$CACHE/e2e-causal-train}

@@ -60,6 +60,7 @@ EXPECTED = {
     ("model", "promote"),
     ("model", "rollback"),
     ("model", "history"),
+    ("model", "export-merged"),
     ("audit", "rewrap"),
     ("audit", "show-metadata"),
     ("retention",),

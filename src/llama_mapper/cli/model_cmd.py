@@ -232,7 +232,7 @@ def _scored(
     folder: Path, kind: str, base_model: Path | None, threads: int, examples: Any
 ) -> list[Any]:
     """Every example ranked by the model in ``folder``, loaded as serving loads it."""
-    from llama_mapper.model.evaluate import score, score_pairs
+    from llama_mapper.model.evaluate import score_pairs
 
     if kind == CAUSAL:
         from llama_mapper.model.causal import CausalModel
@@ -242,4 +242,4 @@ def _scored(
     from llama_mapper.model.loaded import LoadedModel
 
     loaded = LoadedModel.load(folder, base_model, threads)
-    return score(loaded.rank, examples)
+    return score_pairs(loaded.rank_pairs, examples)

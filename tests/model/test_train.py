@@ -80,7 +80,7 @@ def test_a_detector_context_model_reads_the_detector_name(catalog: Catalog, tmp_
     scanner, other = tier.predict("acme-secret-scanner", label), tier.predict("x-api", label)
     assert scanner is not None
     assert other is not None
-    assert scanner.confidence == round(named[0][1], 6)
+    assert (scanner.label, scanner.confidence) == (named[0][0][0], round(named[0][0][1], 6))
     assert scanner != other
     # The shipped model reads the label alone: the detector changes nothing.
     assert not read_card(DEFAULT_MODEL_DIR).uses_detector

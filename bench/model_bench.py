@@ -10,16 +10,20 @@ Prints:
    example is mapped as coming from a detector without a pack (so only the taxonomy's
    names and aliases, then the model, can map it), rules alone against rules + tier at
    the configured learned_threshold; with the accuracy of what the tier accepted.
+   ``--named-detectors``: each label comes from its own (held-out) detector's name instead,
+   with that detector's pack removed, as a new vendor's label arrives: a model that reads
+   the detector's name (``embedding-1.1.0``) sees it; the rules still have no pack.
 
 Targets (issue #6): p95 <= 15 ms uncached, <= 0.05 ms cached; unknown share at least
 fivefold lower with the tier.
 Usage: python bench/model_bench.py [--threads 1] [--uncached 300] [--model DIR (either kind)]
-    [--skip-backends]
+    [--skip-backends] [--named-detectors]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -112,9 +116,15 @@ def latency(tier: MemoTier[Any], labels: list[str]) -> None:
     )
 
 
-def unknown_share(tier: MemoTier[Any], examples: tuple[Example, ...], threshold: float) -> None:
+def unknown_share(
+    tier: MemoTier[Any], examples: tuple[Example, ...], threshold: float, named: bool
+) -> None:
     catalog = load_catalog()
     every_pack_key = {normalize_label(k) for pack in catalog.packs for k in pack.maps}
+    if named:
+        heldout = {e.detector for e in examples}
+        kept = PackSet.of(p for p in catalog.packs if p.detector not in heldout)
+        catalog = dataclasses.replace(catalog, packs=kept)
     rules = MappingEngine(catalog, default_registry())
     learned = MappingEngine(catalog, default_registry(), learned=tier, learned_threshold=threshold)
     assert catalog.packs.get(NO_PACK) is None
@@ -130,9 +140,10 @@ def unknown_share(tier: MemoTier[Any], examples: tuple[Example, ...], threshold:
         accepted = correct = 0
         for example in subset:
             signal = [Signal(example.text, 1.0)]
-            if UNKNOWN in rules.map_signals(NO_PACK, signal).labels:
+            detector = example.detector if named else NO_PACK
+            if UNKNOWN in rules.map_signals(detector, signal).labels:
                 unknown["rules"] += 1
-            result = learned.map_signals(NO_PACK, signal)
+            result = learned.map_signals(detector, signal)
             if UNKNOWN in result.labels:
                 unknown["tier"] += 1
             elif "model" in result.methods.values():
@@ -155,6 +166,9 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--skip-backends", action="store_true", help="no torch/onnx comparison")
+    parser.add_argument(
+        "--named-detectors", action="store_true", help="labels from their detectors, packless"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     tier = make_tier(args.model, args.threads)
@@ -168,7 +182,9 @@ def main() -> None:
     if not args.skip_backends and read_card(args.model).kind != CAUSAL:
         backends(args.model, args.threads, labels)
     latency(tier, labels)
-    unknown_share(make_tier(args.model, args.threads), examples, args.threshold)
+    unknown_share(
+        make_tier(args.model, args.threads), examples, args.threshold, args.named_detectors
+    )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def test_fix_falls_back_to_the_lexical_ranking(tmp_path: Path) -> None:
     taxonomy: Taxonomy = load_catalog().taxonomy
 
     class Silent:
-        def rank(self, text: str) -> list[tuple[str, float]]:
+        def rank(self, text: str, detector: str = "") -> list[tuple[str, float]]:
             return []
 
     lexical = LexicalSuggester(taxonomy)

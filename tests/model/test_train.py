@@ -57,6 +57,36 @@ def test_short_training_is_deterministic_and_resumable(catalog: Catalog, tmp_pat
     assert run(catalog, tmp_path / "c", 2, resume=True) == first
 
 
+def test_a_detector_context_model_reads_the_detector_name(catalog: Catalog, tmp_path: Path) -> None:
+    from llama_mapper.model.embedding import default_base_model_dir
+    from llama_mapper.model.loaded import LoadedModel
+    from llama_mapper.model.tier import EmbeddingTier
+    from llama_mapper.model.train import TrainConfig, train_embedding
+
+    config = TrainConfig(epochs=1, batch_size=16, seed=7, detector_context=True)
+    out = tmp_path / "context"
+    splits = small_splits(catalog)
+    train_embedding(splits, catalog.taxonomy, out, default_base_model_dir(), config, evaluate=False)
+    card = read_card(out)
+    assert card.uses_detector
+    assert card.raw["training"]["detector_context"] is True
+    loaded = LoadedModel.load(out, threads=1, backend="torch")
+    label = "StripeDetector"
+    named = loaded.rank_pairs([("acme-secret-scanner", label)])
+    assert named == loaded.rank([label], detectors=["acme-secret-scanner"])
+    assert named != loaded.rank([label])
+    # The tier passes the emitting detector through (and memoizes per detector).
+    tier = EmbeddingTier(out, threads=1)
+    scanner, other = tier.predict("acme-secret-scanner", label), tier.predict("x-api", label)
+    assert scanner is not None
+    assert other is not None
+    assert (scanner.label, scanner.confidence) == (named[0][0][0], round(named[0][0][1], 6))
+    assert scanner != other
+    # The shipped model reads the label alone: the detector changes nothing.
+    assert not read_card(DEFAULT_MODEL_DIR).uses_detector
+    assert "detector_context" not in read_card(DEFAULT_MODEL_DIR).raw["training"]
+
+
 def test_shipped_card_matches_the_data_and_evaluation_set(catalog: Catalog) -> None:
     card = read_card(DEFAULT_MODEL_DIR)
     assert card.data_hash == build_splits(catalog.taxonomy, catalog.packs).data_hash()

@@ -28,6 +28,8 @@ from llama_mapper.model.availability import INSTALL_HINT, missing_ml_modules
 
 #: ``--base-model tiny``: the tiny Llama created and trained here (tests, CI, demos).
 TINY = "tiny"
+#: `mapper train --context`: what the embedding mapper reads besides the label.
+CONTEXTS = ("none", "detector", "detector+kind-free")
 
 
 def register(app: typer.Typer) -> None:
@@ -64,6 +66,11 @@ def train(
         1, min=0, max=100, help="causal, --base-model tiny: whole-model epochs before LoRA."
     ),
     learning_rate: float = typer.Option(None, min=0.0, help="causal: LoRA learning rate."),
+    context: str = typer.Option(
+        "none",
+        help="embedding: none (default), detector (the detector's name is input too) or "
+        "detector+kind-free (docs/learned-tier.md, tried and dropped).",
+    ),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train, calibrate and evaluate a LoRA-adapted mapper; resumable, seeded, deterministic."""
@@ -112,8 +119,15 @@ def train(
         from llama_mapper.model.embedding import default_base_model_dir
         from llama_mapper.model.train import TrainConfig, train_embedding
 
+        if context not in CONTEXTS:
+            fail(f"--context must be one of {', '.join(CONTEXTS)}")
         config = TrainConfig(
-            seed=seed, epochs=epochs or 3, threads=threads, version=version or DEFAULT_VERSION
+            seed=seed,
+            epochs=epochs or 3,
+            threads=threads,
+            version=version or DEFAULT_VERSION,
+            detector_context=context != "none",
+            kind_free_share=context == "detector+kind-free",
         )
         run = lambda on_step: train_embedding(  # noqa: E731
             splits,
@@ -232,7 +246,7 @@ def _scored(
     folder: Path, kind: str, base_model: Path | None, threads: int, examples: Any
 ) -> list[Any]:
     """Every example ranked by the model in ``folder``, loaded as serving loads it."""
-    from llama_mapper.model.evaluate import score, score_pairs
+    from llama_mapper.model.evaluate import score_pairs
 
     if kind == CAUSAL:
         from llama_mapper.model.causal import CausalModel
@@ -242,4 +256,4 @@ def _scored(
     from llama_mapper.model.loaded import LoadedModel
 
     loaded = LoadedModel.load(folder, base_model, threads)
-    return score(loaded.rank, examples)
+    return score_pairs(loaded.rank_pairs, examples)

@@ -41,6 +41,10 @@ KIND_FILES = {
     EMBEDDING: REQUIRED_FILES,
     CAUSAL: (CARD, LABELS, CALIBRATION, ADAPTER_WEIGHTS, ADAPTER_CONFIG),
 }
+#: An embedding card's ``input``: the label's words alone (cards without the field too),
+#: or the label's words with the emitting detector's name (``model.text.model_text``).
+INPUT_LABEL = "label"
+INPUT_WITH_DETECTOR = "label+detector"
 
 
 class ArtifactError(ValueError):
@@ -58,6 +62,11 @@ class ModelCard:
     data_hash: str
     seed: int
     raw: dict[str, Any]
+
+    @property
+    def uses_detector(self) -> bool:
+        """Whether the model reads the detector's name along with the label."""
+        return bool(self.raw.get("input", INPUT_LABEL) == INPUT_WITH_DETECTOR)
 
     @property
     def metrics(self) -> dict[str, Any]:

@@ -77,9 +77,9 @@ _SUFFIXES = (
 )
 #: Made-up company names: vendors put their own or a product's name in front of a label
 #: (``Acme Access Key``); the model must learn that a brand says nothing about the class.
-_BRANDS = ("acme", "contoso", "globex", "initech", "umbrella", "hooli", "vandelay", "stark")
+BRANDS = ("acme", "contoso", "globex", "initech", "umbrella", "hooli", "vandelay", "stark")
 #: Country codes, as PII scanners prefix locale-specific identifiers (``PL_PESEL``).
-_COUNTRIES = ("us", "uk", "de", "fr", "in", "au", "ca", "br", "jp", "kr", "es", "it", "nl", "sg")
+COUNTRIES = ("us", "uk", "de", "fr", "in", "au", "ca", "br", "jp", "kr", "es", "it", "nl", "sg")
 _ABBREVIATIONS = {
     "number": ("num", "no", "nr"),
     "address": ("addr",),
@@ -112,6 +112,8 @@ _ABBREVIATIONS = {
     "configuration": ("config",),
     "certificate": ("cert",),
 }
+#: Every vendor prefix and suffix the augmentation adds (noise to the model's reading).
+AFFIXES = (*_PREFIXES, *_SUFFIXES)
 _STYLES = ("upper_snake", "lower_snake", "kebab", "pascal", "title", "lower_space")
 _WORD = re.compile(r"[a-z0-9]+")
 _SHORT_DESCRIPTION_WORDS = 8
@@ -242,9 +244,9 @@ def variants(text: str, count: int, seed: str, *, personal: bool = False) -> lis
         elif kind == "suffix":
             spelled += rng.choice(_SUFFIXES)
         elif kind == "brand":
-            spelled = styled([rng.choice(_BRANDS), *current], style)
+            spelled = styled([rng.choice(BRANDS), *current], style)
         elif kind == "country":
-            spelled = styled([rng.choice(_COUNTRIES), *current], style)
+            spelled = styled([rng.choice(COUNTRIES), *current], style)
         if spelled != text and spelled not in found:
             found[spelled] = f"augmented:{kind}"
     return list(found.items())

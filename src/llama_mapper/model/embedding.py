@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from llama_mapper.model.text import label_text
+from llama_mapper.model.text import model_text
 
 MAX_TOKENS = 32
 LOGIT_SCALE = 20.0
@@ -77,9 +77,16 @@ def with_lora(encoder: nn.Module, lora: LoraSettings) -> nn.Module:
     return get_peft_model(encoder, config)
 
 
-def tokenize(tokenizer: Any, labels: Sequence[str]) -> dict[str, torch.Tensor]:
+#: One detector name per text (``None``: no context), or ``None`` for none at all.
+Detectors = Sequence[str | None] | None
+
+
+def tokenize(
+    tokenizer: Any, labels: Sequence[str], detectors: Detectors = None
+) -> dict[str, torch.Tensor]:
+    contexts = detectors if detectors is not None else [None] * len(labels)
     batch = tokenizer(
-        [label_text(label) or label for label in labels],
+        [model_text(label, detector) for label, detector in zip(labels, contexts, strict=True)],
         padding=True,
         truncation=True,
         max_length=MAX_TOKENS,
@@ -117,12 +124,18 @@ Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 @torch.no_grad()
 def batched(
-    forward: Forward, tokenizer: Any, texts: Sequence[str], batch_size: int = 128
+    forward: Forward,
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int = 128,
+    detectors: Detectors = None,
 ) -> torch.Tensor:
     """``forward`` over ``texts`` in batches (padded to the longest text of each batch)."""
     chunks = []
     for start in range(0, len(texts), batch_size):
-        chunks.append(forward(tokenize(tokenizer, texts[start : start + batch_size])))
+        end = start + batch_size
+        context = detectors[start:end] if detectors is not None else None
+        chunks.append(forward(tokenize(tokenizer, texts[start:end], context)))
     return torch.cat(chunks) if chunks else torch.empty(0)
 
 
@@ -134,10 +147,14 @@ def embed_texts(
 
 
 def logits_for(
-    model: EmbeddingMapper, tokenizer: Any, texts: Sequence[str], batch_size: int = 128
+    model: EmbeddingMapper,
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int = 128,
+    detectors: Detectors = None,
 ) -> torch.Tensor:
     model.eval()
-    return batched(lambda batch: model(**batch), tokenizer, texts, batch_size)
+    return batched(lambda batch: model(**batch), tokenizer, texts, batch_size, detectors)
 
 
 def configure_threads(threads: int) -> None:

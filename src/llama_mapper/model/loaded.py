@@ -91,12 +91,19 @@ class LoadedModel:
         lock = threading.Lock()
         return cls(card, labels, temperature, tokenizer, model, lock, chosen, forward)
 
-    def rank(self, texts: Sequence[str], top: int = 4) -> list[Ranked]:
+    def rank_pairs(self, pairs: Sequence[tuple[str, str]], top: int = 4) -> list[Ranked]:
+        """:meth:`rank` for ``(detector, label)`` pairs; the name is read if the card says so."""
+        detectors = [detector for detector, _ in pairs] if self.card.uses_detector else None
+        return self.rank([label for _, label in pairs], top, detectors)
+
+    def rank(
+        self, texts: Sequence[str], top: int = 4, detectors: Sequence[str | None] | None = None
+    ) -> list[Ranked]:
         """The ``top`` canonical labels for each text with calibrated probabilities."""
         if not texts:
             return []
         with self.lock, torch.inference_mode():
-            logits = batched(self.forward, self.tokenizer, texts)
+            logits = batched(self.forward, self.tokenizer, texts, detectors=detectors)
             probabilities = torch.softmax(logits / self.temperature, dim=-1)
             values, indices = probabilities.topk(min(top, len(self.labels)), dim=-1)
         return [

@@ -135,11 +135,13 @@ class EmbeddingTier(MemoTier["LoadedModel"]):
         return shared_model(self.folder, self._base_dir, self._threads)
 
     def ranked(self, detector: str, label: str) -> list[tuple[str, float]]:
-        return self.rank(label)
+        return self.rank(label, detector)
 
-    def rank(self, text: str) -> list[tuple[str, float]]:
-        """Canonical labels for ``text``, best first, with calibrated confidences."""
+    def rank(self, text: str, detector: str | None = None) -> list[tuple[str, float]]:
+        """Canonical labels for ``text`` (from ``detector``, where the model reads it)."""
         model = self.load()
         if model is None:
             return []
-        return [(name, round(p, 6)) for name, p in model.rank([text], self._candidates + 1)[0]]
+        top = self._candidates + 1
+        ranked = model.rank_pairs([(detector, text)], top) if detector else model.rank([text], top)
+        return [(name, round(p, 6)) for name, p in ranked[0]]

@@ -24,10 +24,13 @@ from llama_mapper.model.artifact import (
     CARD,
     CARD_MARKDOWN,
     HEAD,
+    INPUT_LABEL,
+    INPUT_WITH_DETECTOR,
     LABELS,
     METRICS,
     write_json,
 )
+from llama_mapper.model.context import contexts, kind_free, kind_words
 from llama_mapper.model.data import (
     DATA_VERSION,
     TAXONOMY_SOURCE,
@@ -49,7 +52,7 @@ from llama_mapper.model.embedding import (
     tokenize,
     with_lora,
 )
-from llama_mapper.model.evaluate import report, score
+from llama_mapper.model.evaluate import report, score_pairs
 from llama_mapper.model.metrics import DEFAULT_COVERAGE_THRESHOLDS
 from llama_mapper.taxonomy.model import UNKNOWN, Taxonomy
 
@@ -76,6 +79,11 @@ class TrainConfig:
     version: str = "embedding-dev"
     #: Torch device; results are bit-reproducible on CPU only.
     device: str = "cpu"
+    #: Show the model the detector's name (see :mod:`llama_mapper.model.context`). Off in
+    #: the shipped model: measured, it did not help (docs/learned-tier.md).
+    detector_context: bool = False
+    #: With ``detector_context``: also kind-free labels with a kind-revealing made-up name.
+    kind_free_share: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +97,12 @@ class TrainConfig:
             "limit": self.limit,
             "max_tokens": MAX_TOKENS,
             "logit_scale": LOGIT_SCALE,
+            # Named only when on: the shipped card's settings stay what they were.
+            **(
+                {"detector_context": True, "kind_free_share": self.kind_free_share}
+                if self.detector_context
+                else {}
+            ),
         }
 
 
@@ -210,9 +224,12 @@ def train_embedding(
         generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
         torch.manual_seed(config.seed * 1000 + epoch)
         order = torch.randperm(len(train), generator=generator).tolist()
+        shown = _epoch_inputs(train, taxonomy, config, epoch)
         for step in range(steps_per_epoch):
             rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-            batch = tokenize(tokenizer, [train[i].text for i in rows])
+            texts = [shown[i][0] if shown else train[i].text for i in rows]
+            context = [shown[i][1] for i in rows] if shown else None
+            batch = tokenize(tokenizer, texts, context)
             loss = multi_target_loss(model(**batch), mask[rows].to(config.device))
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
@@ -221,11 +238,7 @@ def train_embedding(
             if on_step is not None:
                 on_step(epoch * steps_per_epoch + step + 1, total, float(loss.detach()))
         _save_checkpoint(checkpoint, model, optimizer, scheduler, config, epoch + 1)
-    calibration = list(splits.calibration)
-    temperature = fit_temperature(
-        logits_for(model, tokenizer, [e.text for e in calibration]).cpu(),
-        _target_mask(calibration, index),
-    )
+    temperature = _calibrate(model, tokenizer, splits.calibration, index, config)
     card = _save(model, output_dir, labels, temperature, splits, taxonomy, config)
     seconds = time.perf_counter() - started
     card["training_seconds"] = round(seconds, 1)
@@ -238,6 +251,29 @@ def train_embedding(
     # Finished: the checkpoint (optimizer state, 3x the adapter) is no longer needed.
     checkpoint.unlink(missing_ok=True)
     return TrainResult(output_dir, card, seconds, start_epoch)
+
+
+def _epoch_inputs(
+    train: Sequence[Example], taxonomy: Taxonomy, config: TrainConfig, epoch: int
+) -> list[tuple[str, str | None]] | None:
+    """Each example's text and detector name this epoch (``None``: the label text alone)."""
+    if not config.detector_context:
+        return None
+    bare = kind_free(train, kind_words(taxonomy)) if config.kind_free_share else None
+    return contexts(train, config.seed, epoch, bare)
+
+
+def _calibrate(
+    model: EmbeddingMapper,
+    tokenizer: Any,
+    calibration: Sequence[Example],
+    index: dict[str, int],
+    config: TrainConfig,
+) -> float:
+    """The temperature on the calibration detectors, each label with its detector's name."""
+    named = [e.detector for e in calibration] if config.detector_context else None
+    logits = logits_for(model, tokenizer, [e.text for e in calibration], detectors=named)
+    return fit_temperature(logits.cpu(), _target_mask(calibration, index))
 
 
 def card_markdown(card: dict[str, Any]) -> str:
@@ -299,7 +335,7 @@ def evaluate_folder(
     from llama_mapper.model.loaded import LoadedModel
 
     loaded = LoadedModel.load(folder, base_dir, threads, backend="torch")
-    return report(score(loaded.rank, examples), thresholds)
+    return report(score_pairs(loaded.rank_pairs, examples), thresholds)
 
 
 def _save(
@@ -330,6 +366,7 @@ def _save(
     return {
         "version": config.version,
         "kind": "embedding",
+        "input": INPUT_WITH_DETECTOR if config.detector_context else INPUT_LABEL,
         "base_model": BASE_MODEL_NAME,
         "lora": config.lora.to_dict(),
         "training": config.to_dict(),

@@ -32,7 +32,7 @@ FixReason = Literal["invalid_target", "unmapped"]
 class RankingModel(Protocol):
     """What the learned tier offers here: canonical labels for a text, best first."""
 
-    def rank(self, text: str) -> list[tuple[str, float]]: ...
+    def rank(self, text: str, detector: str = ...) -> list[tuple[str, float]]: ...
 
 
 SUGGESTIONS = 3
@@ -125,7 +125,7 @@ def learned_suggester(model: RankingModel, fallback: Suggester) -> Suggester:
     """
 
     def suggest(detector: str, text: str) -> list[tuple[str, float]]:
-        ranked = model.rank(text)
+        ranked = model.rank(text, detector)
         return ranked if ranked else fallback(detector, text)
 
     return suggest

@@ -11,6 +11,7 @@ engine runs rules-only; :attr:`MemoTier.status` says why.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -50,7 +51,7 @@ def shared_model(folder: Path, base_dir: Path | None, threads: int) -> LoadedMod
     )
 
 
-class MemoTier(Generic[M]):
+class MemoTier(ABC, Generic[M]):
     """Lazy load, memo per ``(detector, label)`` and status, shared by both model kinds.
 
     A subclass says how to load its model (:meth:`open`) and how to rank one label
@@ -94,11 +95,13 @@ class MemoTier(Generic[M]):
             return f"ok ({self.version}, loaded)"
         return f"ok ({self.version}, loads on the first label the rules do not know)"
 
+    @abstractmethod
     def open(self) -> M:
-        raise NotImplementedError
+        """Load the model (called once, by :meth:`load`)."""
 
+    @abstractmethod
     def ranked(self, detector: str, label: str) -> list[tuple[str, float]]:
-        raise NotImplementedError
+        """Canonical labels for ``label`` from ``detector``, best first."""
 
     def load(self) -> M | None:
         """Load (once) the shared model; on failure record why and stay off."""

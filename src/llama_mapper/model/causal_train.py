@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,8 @@ from llama_mapper.model import prompt
 from llama_mapper.model.artifact import (
     ADAPTER_CONFIG,
     CALIBRATION,
-    CARD,
-    CARD_MARKDOWN,
     CAUSAL,
     LABELS,
-    METRICS,
     read_json,
     write_json,
 )
@@ -51,7 +49,7 @@ from llama_mapper.model.causal import (
     sequence_logprobs,
 )
 from llama_mapper.model.data import Example, Splits
-from llama_mapper.model.embedding import LoraSettings, configure_threads, with_lora
+from llama_mapper.model.embedding import LoraSettings, with_lora
 from llama_mapper.model.evaluate import report, score_pairs
 from llama_mapper.model.metrics import DEFAULT_COVERAGE_THRESHOLDS
 from llama_mapper.model.tiny import TINY_NAME, TinyConfig, corpus, create_tiny_base, save_base
@@ -63,9 +61,10 @@ from llama_mapper.model.train import (
     _save_checkpoint,
     _schedule,
     _target_mask,
+    begin_run,
     canonical_labels,
     data_facts,
-    deterministic,
+    finish_run,
     fit_temperature,
     metrics_table,
 )
@@ -267,11 +266,7 @@ def train_causal(
     evaluate: bool = True,
 ) -> TrainResult:
     """LoRA SFT on ``splits.train``, calibrate on ``splits.calibration``, save, evaluate."""
-    started = time.perf_counter()
-    configure_threads(config.threads)
-    deterministic(config.device)
-    torch.manual_seed(config.seed)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    started = begin_run(output_dir, threads=config.threads, device=config.device, seed=config.seed)
     labels = canonical_labels(taxonomy)
     train = _examples(splits, config)
     lora_steps = math.ceil(len(train) / config.batch_size) * config.epochs
@@ -318,15 +313,8 @@ def train_causal(
         "lora_samples_per_second": round(stepped / lora_seconds, 2) if lora_seconds else None,
         "device": config.device,
     }
-    seconds = time.perf_counter() - started
-    card["training_seconds"] = round(seconds, 1)
-    write_json(output_dir / CARD, card)
-    if evaluate:
-        card["metrics"] = evaluate_causal(output_dir, splits.evaluation, threads=config.threads)
-        write_json(output_dir / METRICS, card["metrics"])
-        write_json(output_dir / CARD, card)
-    (output_dir / CARD_MARKDOWN).write_text(card_markdown(card), encoding="utf-8")
-    (output_dir / CHECKPOINT).unlink(missing_ok=True)
+    metrics = partial(evaluate_causal, output_dir, splits.evaluation, threads=config.threads)
+    seconds = finish_run(output_dir, card, started, metrics if evaluate else None, card_markdown)
     return TrainResult(output_dir, card, seconds, resumed)
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -191,11 +192,7 @@ def train_embedding(
     evaluate: bool = True,
 ) -> TrainResult:
     """Train on ``splits.train``, calibrate on ``splits.calibration``, save to ``output_dir``."""
-    started = time.perf_counter()
-    configure_threads(config.threads)
-    deterministic(config.device)
-    torch.manual_seed(config.seed)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    started = begin_run(output_dir, threads=config.threads, device=config.device, seed=config.seed)
     labels = canonical_labels(taxonomy)
     index = {label: i for i, label in enumerate(labels)}
     train = list(splits.train[: config.limit] if config.limit else splits.train)
@@ -240,17 +237,44 @@ def train_embedding(
         _save_checkpoint(checkpoint, model, optimizer, scheduler, config, epoch + 1)
     temperature = _calibrate(model, tokenizer, splits.calibration, index, config)
     card = _save(model, output_dir, labels, temperature, splits, taxonomy, config)
+    metrics = partial(evaluate_folder, output_dir, splits.evaluation, base_dir, config.threads)
+    seconds = finish_run(output_dir, card, started, metrics if evaluate else None, card_markdown)
+    return TrainResult(output_dir, card, seconds, start_epoch)
+
+
+def begin_run(output_dir: Path, *, threads: int, device: str, seed: int) -> float:
+    """What every training run (either kind) does first, so that it is reproducible:
+    fixed threads (float sums depend on the split), deterministic kernels, the seed.
+    Returns the start time for the card's ``training_seconds``."""
+    started = time.perf_counter()
+    configure_threads(threads)
+    deterministic(device)
+    torch.manual_seed(seed)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return started
+
+
+def finish_run(
+    output_dir: Path,
+    card: dict[str, Any],
+    started: float,
+    metrics: Callable[[], dict[str, Any]] | None,
+    markdown: Callable[[dict[str, Any]], str],
+) -> float:
+    """Write the card, then (when asked) evaluate and write it again with the metrics, then
+    the card for people; drop the checkpoint. The card is written before the evaluation so
+    that a run whose evaluation fails still leaves a usable, described model."""
     seconds = time.perf_counter() - started
     card["training_seconds"] = round(seconds, 1)
     write_json(output_dir / CARD, card)
-    if evaluate:
-        card["metrics"] = evaluate_folder(output_dir, splits.evaluation, base_dir, config.threads)
+    if metrics is not None:
+        card["metrics"] = metrics()
         write_json(output_dir / METRICS, card["metrics"])
-    write_json(output_dir / CARD, card)
-    (output_dir / CARD_MARKDOWN).write_text(card_markdown(card), encoding="utf-8")
+        write_json(output_dir / CARD, card)
+    (output_dir / CARD_MARKDOWN).write_text(markdown(card), encoding="utf-8")
     # Finished: the checkpoint (optimizer state, 3x the adapter) is no longer needed.
-    checkpoint.unlink(missing_ok=True)
-    return TrainResult(output_dir, card, seconds, start_epoch)
+    (output_dir / CHECKPOINT).unlink(missing_ok=True)
+    return seconds
 
 
 def _epoch_inputs(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,22 +80,6 @@ def http_env(
 @pytest.fixture
 def settings(http_env: pytest.MonkeyPatch) -> Settings:
     return load_settings()
-
-
-@pytest.fixture
-def service(settings: Settings, catalog: Catalog) -> MapperService:
-    return MapperService(settings, catalog)
-
-
-@pytest.fixture
-async def client(service: MapperService) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(service.settings, service=service)
-    runtime = app.state.runtime
-    await upgrade(runtime.engine)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mapper") as http:
-        yield http
-    await runtime.aclose()
 
 
 async def map_label(client: httpx.AsyncClient, label: str) -> dict[str, object]:

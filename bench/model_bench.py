@@ -36,12 +36,12 @@ from llama_mapper.adapters.base import Signal
 from llama_mapper.catalog import load_catalog
 from llama_mapper.mapping.engine import MappingEngine
 from llama_mapper.model.artifact import CAUSAL, DEFAULT_MODEL_DIR, read_card
-from llama_mapper.model.causal_tier import CausalTier
 from llama_mapper.model.data import Example
 from llama_mapper.model.evaluate import load_eval_set
 from llama_mapper.model.loaded import LoadedModel
 from llama_mapper.model.onnx_runtime import onnx_available
-from llama_mapper.model.tier import EmbeddingTier, MemoTier
+from llama_mapper.model.serving import in_process_tier
+from llama_mapper.model.tier import MemoTier
 from llama_mapper.packs.model import PackSet
 from llama_mapper.taxonomy.model import UNKNOWN
 from llama_mapper.taxonomy.normalize import normalize_label
@@ -56,8 +56,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def make_tier(folder: Path, threads: int) -> MemoTier[Any]:
     """The tier serving would build for ``folder`` (its card's kind decides)."""
-    kind = CausalTier if read_card(folder).kind == CAUSAL else EmbeddingTier
-    return kind(folder, threads=threads)
+    return in_process_tier(folder)(folder, threads=threads)
 
 
 def timed(call: Callable[[int, str], object], labels: list[str]) -> tuple[list[float], list[float]]:

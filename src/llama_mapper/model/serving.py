@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llama_mapper.config.settings import LearnedSettings, SecretsSettings, Settings
 from llama_mapper.mapping.learned import LearnedTier
@@ -32,7 +33,7 @@ from llama_mapper.model.artifact import (
 from llama_mapper.model.availability import INSTALL_HINT, missing_ml_modules
 from llama_mapper.model.causal_tier import CausalTier
 from llama_mapper.model.http_tier import HttpTier
-from llama_mapper.model.tier import EmbeddingTier
+from llama_mapper.model.tier import EmbeddingTier, MemoTier
 
 RULES_ONLY = "rules-only"
 
@@ -86,9 +87,7 @@ def tier_from_settings(
         )
     folder = folder or settings.model_dir or DEFAULT_MODEL_DIR
     try:
-        # The card's kind picks the tier: embedding or generative (causal).
-        kind = CausalTier if read_card(folder).kind == CAUSAL else EmbeddingTier
-        tier = kind(
+        tier = in_process_tier(folder)(
             folder,
             base_dir=settings.base_model_dir,
             threads=settings.threads,
@@ -97,6 +96,12 @@ def tier_from_settings(
     except ArtifactError as exc:
         return TierChoice(None, f"{RULES_ONLY} (model unusable: {exc})")
     return TierChoice(tier, None)
+
+
+def in_process_tier(folder: Path) -> type[MemoTier[Any]]:
+    """The tier that serves ``folder`` in-process: its card's kind picks embedding or
+    generative (causal)."""
+    return CausalTier if read_card(folder).kind == CAUSAL else EmbeddingTier
 
 
 def http_tier(

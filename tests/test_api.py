@@ -308,3 +308,97 @@ async def test_validation_errors_never_echo_invented_field_names(client: httpx.A
         answer = await client.post(route, json=sent)
         assert token_key not in answer.text, route
         assert "<field>" in answer.text, route
+
+
+GITLEAKS_SECRET = "AKIAQYLPMN5HFIQR7XZK"
+TRUFFLEHOG_SECRET = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+SCANNER_AUTHOR_EMAIL = "alice.payroll@example.com"
+NATIVE_SCANNER_OUTPUTS = {
+    "gitleaks": [
+        {
+            "RuleID": "aws-access-token",
+            "Description": "Identified a pattern that may indicate AWS credentials, risking "
+            "unauthorized cloud resource access and data breaches on AWS platforms.",
+            "StartLine": 3,
+            "EndLine": 3,
+            "StartColumn": 21,
+            "EndColumn": 40,
+            "Match": f"aws_access_key_id = {GITLEAKS_SECRET}",
+            "Secret": GITLEAKS_SECRET,
+            "File": "home/alice/settings.py",
+            "SymlinkFile": "",
+            "Commit": "4f3c2a1b9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a",
+            "Entropy": 3.85,
+            "Author": "Alice Payroll",
+            "Email": SCANNER_AUTHOR_EMAIL,
+            "Date": "2024-05-01T12:00:00Z",
+            "Message": f"add {GITLEAKS_SECRET} for the payroll export\n\nwith a long body",
+            "Tags": [],
+            "Fingerprint": "4f3c2a1:home/alice/settings.py:aws-access-token:3",
+        }
+    ],
+    "trufflehog": [
+        {
+            "SourceMetadata": {
+                "Data": {"Git": {"file": "home/alice/settings.py", "email": SCANNER_AUTHOR_EMAIL}}
+            },
+            "SourceID": 1,
+            "SourceType": 16,
+            "SourceName": "trufflehog - git",
+            "DetectorType": 17,
+            "DetectorName": "Stripe",
+            "DetectorDescription": "Stripe is a payment processing platform. Stripe API keys "
+            "can be used to access and manage payment data and perform transactions.",
+            "DecoderName": "PLAIN",
+            "Verified": True,
+            "Raw": TRUFFLEHOG_SECRET,
+            "RawV2": "",
+            "Redacted": "sk_live_4eC3****",
+            "ExtraData": None,
+            "StructuredData": None,
+        }
+    ],
+    "aws-macie": {
+        "findings": [
+            {
+                "category": "CLASSIFICATION",
+                "classificationDetails": {
+                    "result": {
+                        "sensitiveData": [
+                            {
+                                "category": "CREDENTIALS",
+                                "detections": [{"type": "AWS_CREDENTIALS", "count": 2}],
+                                "totalCount": 2,
+                            }
+                        ],
+                        "customDataIdentifiers": {"detections": [], "totalCount": 0},
+                    }
+                },
+                "description": "The S3 object contains credentials data, such as AWS secret "
+                "access keys or private keys, that was detected by Amazon Macie.",
+                "resourcesAffected": {"s3Object": {"key": "home/alice/settings.py"}},
+                "type": "SensitiveData:S3Object/Credentials",
+            }
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize("detector", sorted(NATIVE_SCANNER_OUTPUTS))
+async def test_secret_scanner_reports_map_without_their_secrets(
+    client: httpx.AsyncClient, catalog: Catalog, detector: str
+) -> None:
+    payload = {"detector": detector, "output": NATIVE_SCANNER_OUTPUTS[detector], "tenant_id": "a"}
+    response = await client.post("/map", json=payload)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    for value in (GITLEAKS_SECRET, TRUFFLEHOG_SECRET, SCANNER_AUTHOR_EMAIL, "alice"):
+        assert value not in response.text
+    if catalog.packs.get(detector) is None:  # trufflehog's pack lands separately
+        assert body["provenance"]["unmapped_labels"] == ["Stripe"]
+        return
+    assert body["taxonomy"]
+    assert all(label.startswith("SECRET.") for label in body["taxonomy"])
+    assert set(body["scores"].values()) == {1.0}
+    if detector != "trufflehog":
+        assert body["taxonomy"] == ["SECRET.CloudCredential.AWS"]

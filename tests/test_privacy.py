@@ -64,6 +64,75 @@ def probes() -> list[dict[str, object]]:
         },
         {"detector": "openai-moderation", "output": {"results": PROSE}, "tenant_id": "acme"},
         {"detector": PROSE, "output": "x", "tenant_id": "acme"},
+        # Secret scanners' native reports: the secret, the matched line and the author are
+        # dropped at the edge; a finding without its rule id is an error that echoes none.
+        {
+            "detector": "gitleaks",
+            "output": [
+                {
+                    "RuleID": "aws-access-token",
+                    "Match": PROSE,
+                    "Secret": SECRETS[3],
+                    "File": f"home/{SECRETS[1]}/config.py",
+                    "Author": SECRETS[1],
+                    "Email": SECRETS[1],
+                    "Message": PROSE,
+                }
+            ],
+            "tenant_id": "acme",
+        },
+        {
+            "detector": "gitleaks",
+            "output": [{"Secret": SECRETS[3], "Match": PROSE}],
+            "tenant_id": "a",
+        },
+        {
+            "detector": "trufflehog",
+            "output": [
+                {
+                    "DetectorName": "AWS",
+                    "Verified": False,
+                    "Raw": SECRETS[3],
+                    "RawV2": PROSE,
+                    "Redacted": SECRETS[3],
+                    "SourceMetadata": {"Data": {"Git": {"email": SECRETS[1], "line": 3}}},
+                    "ExtraData": {"message": PROSE},
+                    "VerificationError": PROSE,
+                }
+            ],
+            "tenant_id": "acme",
+        },
+        {"detector": "trufflehog", "output": {"DetectorType": 2, "Raw": PROSE}, "tenant_id": "a"},
+        {
+            "detector": "aws-macie",
+            "output": {
+                "findings": [
+                    {
+                        "classificationDetails": {
+                            "result": {
+                                "sensitiveData": [
+                                    {
+                                        "category": "PERSONAL_INFORMATION",
+                                        "detections": [
+                                            {
+                                                "type": "USA_SOCIAL_SECURITY_NUMBER",
+                                                "count": 1,
+                                                "occurrences": {
+                                                    "cells": [{"columnName": SECRETS[0]}]
+                                                },
+                                            }
+                                        ],
+                                    }
+                                ]
+                            }
+                        },
+                        "description": PROSE,
+                        "resourcesAffected": {"s3Object": {"key": SECRETS[1]}},
+                    }
+                ]
+            },
+            "tenant_id": "acme",
+        },
     ]
 
 
@@ -105,6 +174,23 @@ def test_fms_matched_text_is_dropped(service: MapperService) -> None:
     body = service.map_payload(payload, route="test")
     assert SECRETS[0] not in str(body)
     assert body["taxonomy"] == ["PII.Identifier.SSN"]
+
+
+@pytest.mark.parametrize(
+    ("index", "taxonomy"),
+    [(7, ["SECRET.CloudCredential.AWS"]), (9, None), (11, ["PII.Identifier.SSN"])],
+)
+def test_secret_scanner_reports_map_without_their_content(
+    service: MapperService, index: int, taxonomy: list[str] | None
+) -> None:
+    payload = service.parse_payload(probes()[index])
+    body = service.map_payload(payload, route="test")
+    for secret in [*SECRETS, "transfer the money"]:
+        assert secret not in str(body)
+    if taxonomy is None:  # trufflehog: its pack lands separately
+        assert body["taxonomy"]
+    else:
+        assert body["taxonomy"] == taxonomy
 
 
 async def test_access_log_adds_vendor_labels_only_outside_privacy_mode(

@@ -93,6 +93,22 @@ def _probes(s: dict[str, str]) -> list[dict[str, object]]:
         {"detector": "presidio", "output": "US_SSN", "tenant_id": TENANT},  # a clean one
         # Unknown to the rules: asked of the learned tier's model server (the witness).
         {"detector": "my-scanner", "output": MODEL_WITNESS, "tenant_id": TENANT},
+        # Secret and data scanners' native reports: secrets, lines, authors, paths dropped.
+        {"detector": "gitleaks", "tenant_id": TENANT, "output": [{
+            "RuleID": "aws-access-token", "Match": everything, "Secret": s["aws_key"],
+            "File": s["email"], "Author": s["prose"], "Email": s["email"],
+            "Message": everything, "Fingerprint": s["card"]}]},
+        {"detector": "gitleaks", "tenant_id": TENANT, "output": [{"Secret": s["aws_key"]}]},
+        {"detector": "trufflehog", "tenant_id": TENANT, "output": [{
+            "DetectorName": "AWS", "Verified": True, "Raw": s["aws_key"], "RawV2": everything,
+            "Redacted": s["aws_key"], "SourceMetadata": {"Data": {"Git": {"email": s["email"]}}},
+            "ExtraData": {"note": everything}, "VerificationError": everything}]},
+        {"detector": "aws-macie", "tenant_id": TENANT, "output": {"findings": [{
+            "classificationDetails": {"result": {"sensitiveData": [{
+                "category": "PERSONAL_INFORMATION", "detections": [{
+                    "type": "USA_SOCIAL_SECURITY_NUMBER", "count": 1,
+                    "occurrences": {"cells": [{"columnName": s["ssn"]}]}}]}]}},
+            "description": everything, "resourcesAffected": {"s3Object": {"key": s["email"]}}}]}},
     ]  # fmt: skip
 
 

@@ -29,6 +29,9 @@ ADAPTER_NAMES = {
     "granite-guardian",
     "prompt-injection",
     "lakera-guard",
+    "gitleaks",
+    "trufflehog",
+    "aws-macie",
 }
 
 
@@ -167,6 +170,16 @@ VENDOR_KEYS = sorted(
         "risk",
         "risk_name",
         "probability",
+        "RuleID",
+        "DetectorName",
+        "DetectorType",
+        "Verified",
+        "classificationDetails",
+        "policyDetails",
+        "sensitiveData",
+        "customDataIdentifiers",
+        "count",
+        "detail",
     }
 )
 VENDOR_STRINGS = [

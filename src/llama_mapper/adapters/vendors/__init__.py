@@ -5,10 +5,12 @@ per adapter name used by the detector packs.
 """
 
 from llama_mapper.adapters.base import Adapter
+from llama_mapper.adapters.vendors.aws_macie import AwsMacieAdapter
 from llama_mapper.adapters.vendors.azure_content_safety import AzureContentSafetyAdapter
 from llama_mapper.adapters.vendors.bedrock_guardrails import BedrockGuardrailsAdapter
 from llama_mapper.adapters.vendors.detect_secrets import DetectSecretsAdapter
 from llama_mapper.adapters.vendors.fms_detector import FmsDetectorAdapter
+from llama_mapper.adapters.vendors.gitleaks import GitleaksAdapter
 from llama_mapper.adapters.vendors.google_dlp import GoogleDlpAdapter
 from llama_mapper.adapters.vendors.granite_guardian import GraniteGuardianAdapter
 from llama_mapper.adapters.vendors.hf_classifier import HfClassifierAdapter
@@ -19,6 +21,7 @@ from llama_mapper.adapters.vendors.nemo_guardrails import NemoGuardrailsAdapter
 from llama_mapper.adapters.vendors.openai_moderation import OpenAIModerationAdapter
 from llama_mapper.adapters.vendors.presidio import PresidioAdapter
 from llama_mapper.adapters.vendors.regex_pii import RegexPiiAdapter
+from llama_mapper.adapters.vendors.trufflehog import TrufflehogAdapter
 
 ALL: tuple[Adapter, ...] = (
     PresidioAdapter(),
@@ -38,6 +41,9 @@ ALL: tuple[Adapter, ...] = (
     FmsDetectorAdapter(),
     GraniteGuardianAdapter(),
     LakeraGuardAdapter(),
+    GitleaksAdapter(),
+    TrufflehogAdapter(),
+    AwsMacieAdapter(),
 )
 
 __all__ = ["ALL"]

@@ -96,6 +96,29 @@ async def test_concurrent_write_once_has_exactly_one_winner(store: ObjectStore) 
     assert await store.get(key) == f"writer {winner}".encode()
 
 
+async def test_a_write_once_object_is_never_seen_half_written(store: ObjectStore) -> None:
+    """Readers racing a write-once put see the whole object or none (the registry re-reads
+    its history while other promotions are being written)."""
+    data = b"x" * 200_000
+    keys = [f"models/_history/production/{n:012d}.json" for n in range(20)]
+    seen: list[bytes] = []
+
+    async def read_until_written(key: str) -> None:
+        while True:
+            try:
+                seen.append(await store.get(key))
+                return
+            except ObjectNotFound:
+                await asyncio.sleep(0)
+
+    readers = [asyncio.create_task(read_until_written(key)) for key in keys]
+    for key in keys:
+        await store.put(key, data, write_once=True)
+    await asyncio.wait_for(asyncio.gather(*readers), timeout=30)
+    assert len(seen) == len(keys)
+    assert all(blob == data for blob in seen)
+
+
 @pytest.mark.parametrize(
     "key", ["", "/abs", "a//b", "../x", "a/../b", ".hidden", "a/.tmp", "a b", "-x", "x/", "é"]
 )

@@ -1,7 +1,8 @@
 """The embedded object store: one file per object under a folder (``<state_dir>/objects``).
 
-Write-once objects are created with ``O_EXCL`` (two concurrent writers cannot both
-succeed, and nothing is overwritten) and mode 0444; :meth:`LocalObjectStore.delete`
+Write-once objects are written to a hidden temporary file and hard-linked into place,
+which fails if the name exists (two concurrent writers cannot both succeed, nothing is
+overwritten, and no reader sees half an object), with mode 0444; :meth:`LocalObjectStore.delete`
 refuses a file without its write bit. This protects against someone who can rewrite the
 database but not the host: root on the host can still change the files, so production
 uses the S3 backend with Object Lock.
@@ -117,18 +118,24 @@ def _walk(root: Path, prefix: str) -> list[ObjectInfo]:
 
 
 def _write_once(path: Path, data: bytes, key: str) -> None:
-    """``O_EXCL`` rather than check-then-write: of two concurrent writers one fails."""
+    """Write a hidden temporary file, then ``link`` it into place: the link fails if the
+    name exists (of two concurrent writers one fails, as with ``O_EXCL``), and a reader
+    never sees the object before all of it is on disk (``O_EXCL`` on the final name let a
+    reader see an empty file between the create and the write)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, WRITE_ONCE_MODE)
-    except FileExistsError:
-        raise ObjectExists(f"object {key!r} exists and is write-once") from None
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp, WRITE_ONCE_MODE)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            raise ObjectExists(f"object {key!r} exists and is write-once") from None
     finally:
-        os.close(fd)
-    os.chmod(path, WRITE_ONCE_MODE)  # the umask may have narrowed it; make it exact
+        Path(temp).unlink(missing_ok=True)
 
 
 def _replace(path: Path, data: bytes, key: str) -> None:

@@ -7,6 +7,7 @@ from llama_mapper.model.data import (
     CALIBRATION_DETECTORS,
     EVALUATION_DETECTORS,
     TAXONOMY_SOURCE,
+    UNTRAINED_DETECTORS,
     build_splits,
     is_opaque,
     leaks_answer,
@@ -25,6 +26,14 @@ def test_splits_are_disjoint_by_detector(catalog: Catalog) -> None:
     assert {e.detector for e in splits.calibration} == set(CALIBRATION_DETECTORS)
     assert not train & (set(EVALUATION_DETECTORS) | set(CALIBRATION_DETECTORS))
     assert TAXONOMY_SOURCE in train
+
+
+def test_untrained_packs_serve_the_rules_but_feed_no_split(catalog: Catalog) -> None:
+    splits = build_splits(catalog.taxonomy, catalog.packs)
+    used = {e.detector for e in (*splits.train, *splits.calibration, *splits.evaluation)}
+    for detector in UNTRAINED_DETECTORS:
+        assert catalog.packs.get(detector) is not None, detector
+        assert detector not in used
 
 
 def test_generated_text_never_spells_the_answer(catalog: Catalog) -> None:

@@ -30,7 +30,8 @@ from llama_mapper.taxonomy.model import UNKNOWN, Taxonomy
 from llama_mapper.taxonomy.normalize import normalize_label
 
 #: Bumped whenever the generation rules change (it is part of the data hash).
-DATA_VERSION = "1"
+#: 2: packs in ``UNTRAINED_DETECTORS`` are left out of every split.
+DATA_VERSION = "2"
 TAXONOMY_SOURCE = "taxonomy"
 #: Held out for evaluation: one PII scanner, two harm classifiers, a secret scanner, and
 #: a content-safety service with injection and grounding labels.
@@ -43,6 +44,11 @@ EVALUATION_DETECTORS = (
 )
 #: Held out from training to fit the confidence calibration.
 CALIBRATION_DETECTORS = ("deberta-toxicity", "nemo-guardrails", "regex-pii")
+#: Packs the rules use but the model does not learn from. TruffleHog names a detector by
+#: its service alone (``Stripe``, ``Mailgun``: 949 names, 83% of them API keys); trained on
+#: them, the model read any word it did not know as a service's API key (``emial`` ->
+#: SECRET.APIKey at 0.86 instead of an unsure answer), so they stay out.
+UNTRAINED_DETECTORS = ("trufflehog",)
 
 #: Vendor codes with no words in them (``S7``, ``O3``, ``LABEL_1``, ``SH``): only a pack can
 #: say what they mean, so they neither train nor test the model.
@@ -330,7 +336,11 @@ def build_splits(
     calibration: Sequence[str] = CALIBRATION_DETECTORS,
 ) -> Splits:
     """Leave-detectors-out splits; a pack's targets must be canonical (roll them up first)."""
-    by_name = {pack.detector: pack for pack in sorted(packs, key=lambda p: p.detector)}
+    by_name = {
+        pack.detector: pack
+        for pack in sorted(packs, key=lambda p: p.detector)
+        if pack.detector not in UNTRAINED_DETECTORS
+    }
     missing = [name for name in (*evaluation, *calibration) if name not in by_name]
     if missing:
         raise ValueError(f"held-out detectors without a pack: {', '.join(missing)}")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from llama_mapper.catalog import Catalog
 from llama_mapper.model.data import (
     CALIBRATION_DETECTORS,
@@ -11,10 +15,18 @@ from llama_mapper.model.data import (
     build_splits,
     is_opaque,
     leaks_answer,
+    lexicon_examples,
     to_jsonl,
     variants,
 )
 from llama_mapper.model.evaluate import EVAL_SET, EVAL_SET_SHA256, eval_set_hash, load_eval_set
+from llama_mapper.model.lexicon import (
+    Lexicon,
+    LexiconEntry,
+    LexiconError,
+    load_lexicon,
+    packaged_lexicons,
+)
 from llama_mapper.taxonomy.model import UNKNOWN
 from llama_mapper.taxonomy.normalize import normalize_label
 
@@ -97,3 +109,42 @@ def test_data_hash_is_deterministic(catalog: Catalog) -> None:
     first = build_splits(catalog.taxonomy, catalog.packs, seed=0).data_hash()
     assert first == build_splits(catalog.taxonomy, catalog.packs, seed=0).data_hash()
     assert first != build_splits(catalog.taxonomy, catalog.packs, seed=1).data_hash()
+
+
+def test_lexicon_entries_train_the_model_as_vendors_label_them(catalog: Catalog) -> None:
+    lexicon = Lexicon(
+        "demo",
+        "test",
+        (
+            LexiconEntry("au.abn", "ABN (Australian Business Number).", "PII.Identifier.TaxID"),
+            LexiconEntry("isbn", "ISBN (International Standard Book Number).", None),
+        ),
+    )
+    examples = list(lexicon_examples(lexicon, seed=0, augment=2))
+    texts = {e.text for e in examples if e.source == "lexicon"}
+    assert texts == {"AU_ABN", "ABN", "Australian Business Number"}
+    assert {e.label for e in examples} == {"PII.Identifier.TaxID"}  # no target, no example
+    assert len(examples) > len(texts)  # respelled too
+    splits = build_splits(catalog.taxonomy, catalog.packs, lexicons=[lexicon])
+    assert any(e.detector == "lexicon:demo" for e in splits.train)
+    held = (*splits.calibration, *splits.evaluation)
+    assert not any(e.detector.startswith("lexicon:") for e in held)
+
+
+def test_packaged_lexicons_name_only_canonical_labels(catalog: Catalog) -> None:
+    lexicons = packaged_lexicons()
+    assert lexicons, "data/lexicon/ ships at least one lexicon"
+    for lexicon in lexicons:
+        targets = {e.target for e in lexicon.entries if e.target is not None}
+        assert targets
+        assert all(target in catalog.taxonomy for target in targets), lexicon.name
+
+
+def test_a_malformed_lexicon_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("entries:\n  au.abn: {target: PII.Identifier.TaxID}\n")
+    with pytest.raises(LexiconError, match="needs a title"):
+        load_lexicon(path)
+    path.write_text("entries: [1, 2]\n")
+    with pytest.raises(LexiconError, match="needs an 'entries' mapping"):
+        load_lexicon(path)

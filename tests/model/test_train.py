@@ -18,6 +18,7 @@ from llama_mapper.model.artifact import (
 )
 from llama_mapper.model.data import Splits, build_splits
 from llama_mapper.model.evaluate import EVAL_SET_SHA256
+from llama_mapper.model.lexicon import training_splits
 
 from .conftest import requires_ml
 
@@ -89,7 +90,7 @@ def test_a_detector_context_model_reads_the_detector_name(catalog: Catalog, tmp_
 
 def test_shipped_card_matches_the_data_and_evaluation_set(catalog: Catalog) -> None:
     card = read_card(DEFAULT_MODEL_DIR)
-    assert card.data_hash == build_splits(catalog.taxonomy, catalog.packs).data_hash()
+    assert card.data_hash == training_splits(catalog).data_hash()
     assert card.seed == 0
     assert card.kind == "embedding"
     assert card.raw["eval_set_sha256"] == EVAL_SET_SHA256

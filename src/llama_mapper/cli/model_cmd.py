@@ -85,12 +85,12 @@ def train(
     base = None if base_model in (None, TINY) else Path(base_model)
     if base is not None and not (base / "config.json").is_file():
         fail(f"--base-model {base} has no config.json")
-    from llama_mapper.model.data import build_splits
+    from llama_mapper.model.lexicon import training_splits
 
     try:
         catalog = load_catalog(data_dir)
-        splits = build_splits(catalog.taxonomy, catalog.packs, seed=seed)
-    except (*USER_ERRORS, ValueError) as exc:
+        splits = training_splits(catalog, seed=seed)
+    except (*USER_ERRORS, ValueError) as exc:  # LexiconError is a ValueError
         fail(str(exc))
     typer.echo(
         f"training on {len(splits.train)} examples, calibrating on {len(splits.calibration)}, "

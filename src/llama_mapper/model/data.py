@@ -21,7 +21,7 @@ import random
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -29,9 +29,13 @@ from llama_mapper.packs.model import DetectorPack
 from llama_mapper.taxonomy.model import UNKNOWN, Taxonomy
 from llama_mapper.taxonomy.normalize import normalize_label
 
+if TYPE_CHECKING:
+    from llama_mapper.model.lexicon import Lexicon
+
 #: Bumped whenever the generation rules change (it is part of the data hash).
 #: 2: packs in ``UNTRAINED_DETECTORS`` are left out of every split.
-DATA_VERSION = "2"
+#: 3: the identifier lexicons (``model/lexicon.py``) join the training data.
+DATA_VERSION = "3"
 TAXONOMY_SOURCE = "taxonomy"
 #: Held out for evaluation: one PII scanner, two harm classifiers, a secret scanner, and
 #: a content-safety service with injection and grounding labels.
@@ -312,6 +316,36 @@ def pack_examples(pack: DetectorPack, seed: int, augment: int) -> Iterator[Examp
             yield Example(spelled, targets[0], targets, pack.detector, style)
 
 
+_TITLE_PARTS = re.compile(r"[(),;]")
+_TITLE_WORDS = 8
+
+
+def lexicon_examples(lexicon: Lexicon, seed: int, augment: int) -> Iterator[Example]:
+    """A lexicon's identifiers as a vendor would label them, with respellings.
+
+    ``au.abn`` titled "ABN (Australian Business Number)." gives ``AU_ABN`` (how PII
+    scanners name a local identifier), ``ABN`` and ``Australian Business Number``.
+    Entries without a target say only what something is *not*, and are skipped.
+    """
+    source = f"lexicon:{lexicon.name}"
+    for entry in lexicon.entries:
+        if entry.target is None:
+            continue
+        segments = [part.strip("_") for part in entry.key.split(".")]
+        texts = ["_".join(segments).upper()]
+        for part in _TITLE_PARTS.split(entry.title.rstrip(". ")):
+            if 0 < len(part.split()) <= _TITLE_WORDS:
+                texts.append(part.strip())
+        for text in dict.fromkeys(texts):
+            if is_opaque(text) or leaks_answer(text, entry.target):
+                continue
+            yield Example(text, entry.target, (entry.target,), source, "lexicon")
+            personal = entry.target.startswith("PII.")
+            for spelled, style in variants(text, augment, f"{seed}:{source}", personal=personal):
+                if not is_opaque(spelled) and not leaks_answer(spelled, entry.target):
+                    yield Example(spelled, entry.target, (entry.target,), source, style)
+
+
 def _dedupe(examples: Iterable[Example]) -> tuple[Example, ...]:
     """First example per (detector, normalized text) wins: no duplicated votes."""
     seen: set[tuple[str, str]] = set()
@@ -334,8 +368,11 @@ def build_splits(
     heldout_augment: int = 2,
     evaluation: Sequence[str] = EVALUATION_DETECTORS,
     calibration: Sequence[str] = CALIBRATION_DETECTORS,
+    lexicons: Sequence[Lexicon] = (),
 ) -> Splits:
-    """Leave-detectors-out splits; a pack's targets must be canonical (roll them up first)."""
+    """Leave-detectors-out splits; a pack's targets must be canonical (roll them up first).
+
+    ``lexicons`` are training data only: they are no detector's output."""
     by_name = {
         pack.detector: pack
         for pack in sorted(packs, key=lambda p: p.detector)
@@ -347,6 +384,8 @@ def build_splits(
     if set(evaluation) & set(calibration):
         raise ValueError("a detector cannot be both calibration and evaluation data")
     train: list[Example] = list(taxonomy_examples(taxonomy, seed, train_augment))
+    for lexicon in lexicons:
+        train.extend(lexicon_examples(lexicon, seed, train_augment))
     held: dict[str, list[Example]] = {"calibration": [], "evaluation": []}
     for name, pack in by_name.items():
         if name in evaluation:

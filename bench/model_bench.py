@@ -12,7 +12,7 @@ Prints:
    the configured learned_threshold; with the accuracy of what the tier accepted.
    ``--named-detectors``: each label comes from its own (held-out) detector's name instead,
    with that detector's pack removed, as a new vendor's label arrives: a model that reads
-   the detector's name (``embedding-1.1.0``) sees it; the rules still have no pack.
+   the detector's name (trained with ``--context detector``) sees it; the rules still have no pack.
 
 Targets (issue #6): p95 <= 15 ms uncached, <= 0.05 ms cached; unknown share at least
 fivefold lower with the tier.

@@ -10,12 +10,14 @@ from llama_mapper.catalog import Catalog
 from llama_mapper.model.data import (
     CALIBRATION_DETECTORS,
     EVALUATION_DETECTORS,
+    NONSENSE,
     TAXONOMY_SOURCE,
     UNTRAINED_DETECTORS,
     build_splits,
     is_opaque,
     leaks_answer,
     lexicon_examples,
+    nonsense_examples,
     to_jsonl,
     variants,
 )
@@ -51,6 +53,9 @@ def test_untrained_packs_serve_the_rules_but_feed_no_split(catalog: Catalog) -> 
 def test_generated_text_never_spells_the_answer(catalog: Catalog) -> None:
     splits = build_splits(catalog.taxonomy, catalog.packs)
     for example in (*splits.train, *splits.calibration, *splits.evaluation):
+        if example.source == NONSENSE:  # no answer to spell
+            assert example.targets == ()
+            continue
         assert example.label in example.targets
         assert UNKNOWN not in example.targets
         if example.source != "pack":  # only a vendor's own label may contain it
@@ -148,3 +153,30 @@ def test_a_malformed_lexicon_is_refused(tmp_path: Path) -> None:
     path.write_text("entries: [1, 2]\n")
     with pytest.raises(LexiconError, match="needs an 'entries' mapping"):
         load_lexicon(path)
+
+
+def test_made_up_labels_train_only_and_have_no_target(catalog: Catalog) -> None:
+    first = [e.text for e in nonsense_examples(seed=0, count=50)]
+    assert first == [e.text for e in nonsense_examples(seed=0, count=50)]  # seeded
+    assert first != [e.text for e in nonsense_examples(seed=1, count=50)]
+    splits = build_splits(catalog.taxonomy, catalog.packs, nonsense=30)
+    made_up = [e for e in splits.train if e.source == NONSENSE]
+    assert 0 < len(made_up) <= 30
+    assert all(e.targets == () for e in made_up)
+    assert not any(e.source == NONSENSE for e in (*splits.calibration, *splits.evaluation))
+
+
+def test_a_lexicon_title_gives_its_abbreviations_and_english_description() -> None:
+    lexicon = Lexicon(
+        "demo",
+        "test",
+        (
+            LexiconEntry(
+                "al.nipt",
+                "NIPT, NUIS (Numri i Identifikimit për Personin e Tatueshëm, Albanian tax number).",
+                "PII.Identifier.TaxID",
+            ),
+        ),
+    )
+    texts = {e.text for e in lexicon_examples(lexicon, seed=0, augment=0)}
+    assert texts == {"AL_NIPT", "NIPT", "NUIS", "Albanian tax number"}

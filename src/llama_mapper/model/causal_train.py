@@ -212,7 +212,11 @@ class _Phase:
 
 
 def _examples(splits: Splits, config: CausalTrainConfig) -> list[Example]:
-    return list(splits.train[: config.limit] if config.limit else splits.train)
+    """The training examples SFT can learn from: made-up labels without a target
+    (``data.nonsense_examples``) have no answer to write, so they are left to the
+    embedding mapper's uniform-target loss."""
+    answered = [e for e in splits.train if e.targets]
+    return answered[: config.limit] if config.limit else answered
 
 
 def ensure_tiny_base(

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 #: Bumped whenever the generation rules change (it is part of the data hash).
 #: 2: packs in ``UNTRAINED_DETECTORS`` are left out of every split.
-#: 3: the identifier lexicons (``model/lexicon.py``) join the training data.
+#: 3: the identifier lexicons (``model/lexicon.py``) and made-up labels with no target
+#: (``nonsense_examples``) join the training data.
 DATA_VERSION = "3"
 TAXONOMY_SOURCE = "taxonomy"
 #: Held out for evaluation: one PII scanner, two harm classifiers, a secret scanner, and
@@ -316,26 +317,28 @@ def pack_examples(pack: DetectorPack, seed: int, augment: int) -> Iterator[Examp
             yield Example(spelled, targets[0], targets, pack.detector, style)
 
 
-_TITLE_PARTS = re.compile(r"[(),;]")
+_TITLE_HEAD = re.compile(r"^([^(]*)\((.*)\)$")
 _TITLE_WORDS = 8
+NONSENSE = "nonsense"
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def lexicon_examples(lexicon: Lexicon, seed: int, augment: int) -> Iterator[Example]:
     """A lexicon's identifiers as a vendor would label them, with respellings.
 
     ``au.abn`` titled "ABN (Australian Business Number)." gives ``AU_ABN`` (how PII
-    scanners name a local identifier), ``ABN`` and ``Australian Business Number``.
-    Entries without a target say only what something is *not*, and are skipped.
+    scanners name a local identifier), ``ABN`` and ``Australian Business Number``. Of a
+    title like "NRT (Número de Registre Tributari, Andorra tax number)." only the
+    abbreviation and the last, English part are used: whole names in the local language
+    taught the model to read any unfamiliar word as a tax number. Entries without a
+    target say only what something is *not*, and are skipped.
     """
     source = f"lexicon:{lexicon.name}"
     for entry in lexicon.entries:
         if entry.target is None:
             continue
         segments = [part.strip("_") for part in entry.key.split(".")]
-        texts = ["_".join(segments).upper()]
-        for part in _TITLE_PARTS.split(entry.title.rstrip(". ")):
-            if 0 < len(part.split()) <= _TITLE_WORDS:
-                texts.append(part.strip())
+        texts = ["_".join(segments).upper(), *_title_texts(entry.title)]
         for text in dict.fromkeys(texts):
             if is_opaque(text) or leaks_answer(text, entry.target):
                 continue
@@ -344,6 +347,36 @@ def lexicon_examples(lexicon: Lexicon, seed: int, augment: int) -> Iterator[Exam
             for spelled, style in variants(text, augment, f"{seed}:{source}", personal=personal):
                 if not is_opaque(spelled) and not leaks_answer(spelled, entry.target):
                     yield Example(spelled, entry.target, (entry.target,), source, style)
+
+
+def _title_texts(title: str) -> list[str]:
+    """The abbreviations and the English description of a lexicon title."""
+    title = title.strip().rstrip(".")
+    match = _TITLE_HEAD.match(title)
+    if match is None:
+        return [title] if len(title.split()) <= _TITLE_WORDS else []
+    head, inner = match.group(1), match.group(2)
+    texts = [part.strip() for part in head.split(",")]
+    texts.append(inner.split(",")[-1].strip())
+    return [text for text in texts if 0 < len(text.split()) <= _TITLE_WORDS]
+
+
+def nonsense_examples(seed: int, count: int) -> Iterator[Example]:
+    """Made-up labels (``Zxqv_Blorp``) with no acceptable target (training only).
+
+    A classifier over known labels must put every input somewhere; taught nothing else,
+    it files words it has never seen under whichever label's vocabulary looks least
+    familiar (tax numbers from a lexicon of local abbreviations, API keys from a list of
+    service names) and is sure of it. These examples train it to spread its confidence
+    instead, so the tier's threshold turns them into ``OTHER.Unknown``.
+    """
+    rng = random.Random(f"{seed}:{NONSENSE}")  # noqa: S311 - augmentation, not security
+    for _ in range(count):
+        tokens = [
+            "".join(rng.choice(_LETTERS) for _ in range(rng.randint(3, 8)))
+            for _ in range(rng.choice((1, 1, 2, 2, 3)))
+        ]
+        yield Example(styled(tokens, rng.choice(_STYLES)), UNKNOWN, (), NONSENSE, NONSENSE)
 
 
 def _dedupe(examples: Iterable[Example]) -> tuple[Example, ...]:
@@ -369,6 +402,7 @@ def build_splits(
     evaluation: Sequence[str] = EVALUATION_DETECTORS,
     calibration: Sequence[str] = CALIBRATION_DETECTORS,
     lexicons: Sequence[Lexicon] = (),
+    nonsense: int = 400,
 ) -> Splits:
     """Leave-detectors-out splits; a pack's targets must be canonical (roll them up first).
 
@@ -386,6 +420,7 @@ def build_splits(
     train: list[Example] = list(taxonomy_examples(taxonomy, seed, train_augment))
     for lexicon in lexicons:
         train.extend(lexicon_examples(lexicon, seed, train_augment))
+    train.extend(nonsense_examples(seed, nonsense))
     held: dict[str, list[Example]] = {"calibration": [], "evaluation": []}
     for name, pack in by_name.items():
         if name in evaluation:

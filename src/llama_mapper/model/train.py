@@ -150,8 +150,14 @@ def deterministic(device: str) -> None:
 
 
 def multi_target_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Negative log of the probability given to any acceptable target."""
+    """Negative log of the probability given to any acceptable target.
+
+    A row with no acceptable target (a nonsense label, :func:`data.nonsense_examples`)
+    is pulled towards the uniform distribution instead: its loss is the cross-entropy
+    with it, so the model learns to be unsure of words it does not know rather than to
+    file them under whichever label has the most unfamiliar vocabulary."""
     hit = logits.masked_fill(~mask, float("-inf")).logsumexp(dim=-1)
+    hit = torch.where(mask.any(dim=-1), hit, logits.mean(dim=-1))
     return (logits.logsumexp(dim=-1) - hit).mean()
 
 

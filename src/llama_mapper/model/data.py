@@ -2,8 +2,10 @@
 
 Pure: taxonomy and packs in, examples out, no I/O and no global random state.
 
-Sources: the taxonomy's aliases, descriptions and the words of each label's name, and every
-detector pack's ``maps`` entries (the vendor's own spelling). Augmentation imitates how
+Sources: the taxonomy's aliases, descriptions and the words of each label's name, every
+detector pack's ``maps`` entries (the vendor's own spelling), the identifier lexicons
+(:mod:`llama_mapper.model.lexicon`, training only) and made-up labels with no target
+(training only: they teach the model to be unsure). Augmentation imitates how
 vendors spell the same thing differently: case and separator styles, vendor prefixes
 (``pii/``, ``yes_``, ``S7: ``), common abbreviations, plurals and suffixes.
 
@@ -140,7 +142,8 @@ class Example:
     targets: tuple[str, ...]
     #: The detector whose pack the text comes from, or ``taxonomy``.
     detector: str
-    #: ``pack``, ``alias``, ``description``, ``name`` or ``augmented:<style>``.
+    #: ``pack``, ``alias``, ``description``, ``name``, ``lexicon``, ``nonsense`` (no
+    #: targets: the label is ``OTHER.Unknown``) or ``augmented:<style>``.
     source: str
 
     def to_dict(self) -> dict[str, Any]:

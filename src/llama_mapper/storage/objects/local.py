@@ -117,11 +117,9 @@ def _walk(root: Path, prefix: str) -> list[ObjectInfo]:
     return sorted(found, key=lambda info: info.key)
 
 
-def _write_once(path: Path, data: bytes, key: str) -> None:
-    """Write a hidden temporary file, then ``link`` it into place: the link fails if the
-    name exists (of two concurrent writers one fails, as with ``O_EXCL``), and a reader
-    never sees the object before all of it is on disk (``O_EXCL`` on the final name let a
-    reader see an empty file between the create and the write)."""
+def _staged(path: Path, data: bytes, mode: int) -> str:
+    """``data`` in a hidden temporary file beside ``path``, on disk, with ``mode``: what
+    both puts move into place, so no reader ever sees half an object."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
     try:
@@ -129,26 +127,32 @@ def _write_once(path: Path, data: bytes, key: str) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.chmod(temp, WRITE_ONCE_MODE)
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            raise ObjectExists(f"object {key!r} exists and is write-once") from None
+        os.chmod(temp, mode)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _write_once(path: Path, data: bytes, key: str) -> None:
+    """Stage the object, then ``link`` it into place: the link fails if the name exists
+    (of two concurrent writers one fails, as with ``O_EXCL``), and a reader never sees
+    the object before all of it is on disk (``O_EXCL`` on the final name let a reader see
+    an empty file between the create and the write)."""
+    temp = _staged(path, data, WRITE_ONCE_MODE)
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise ObjectExists(f"object {key!r} exists and is write-once") from None
     finally:
         Path(temp).unlink(missing_ok=True)
 
 
 def _replace(path: Path, data: bytes, key: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and not path.stat().st_mode & stat.S_IWUSR:
         raise ObjectExists(f"object {key!r} exists and is write-once")
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".put-")
+    temp = _staged(path, data, PLAIN_MODE)
     try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, PLAIN_MODE)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

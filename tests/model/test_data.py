@@ -23,6 +23,7 @@ from llama_mapper.model.data import (
 )
 from llama_mapper.model.evaluate import EVAL_SET, EVAL_SET_SHA256, eval_set_hash, load_eval_set
 from llama_mapper.model.lexicon import (
+    LEXICON_DIR,
     Lexicon,
     LexiconEntry,
     LexiconError,
@@ -143,6 +144,33 @@ def test_packaged_lexicons_name_only_canonical_labels(catalog: Catalog) -> None:
         targets = {e.target for e in lexicon.entries if e.target is not None}
         assert targets
         assert all(target in catalog.taxonomy for target in targets), lexicon.name
+
+
+def test_the_hl7_identifier_type_lexicon_trains_only_canonical_unspelled_labels(
+    catalog: Catalog,
+) -> None:
+    lexicon = load_lexicon(LEXICON_DIR / "hl7-identifier-types.yaml")
+    assert lexicon.name in {lex.name for lex in packaged_lexicons()}
+    assert "v2-0203" in lexicon.source
+    keys = {entry.key: entry for entry in lexicon.entries}
+    assert len(keys) == len(lexicon.entries) == 138  # every concept of the CodeSystem
+    targets = {entry.target for entry in lexicon.entries if entry.target is not None}
+    assert all(target in catalog.taxonomy for target in targets)
+    assert keys["mr"].target == "PII.Health.MedicalRecord"
+    assert keys["ppn"].target == "PII.Identifier.Passport"
+    assert keys["ss"].target == "PII.Identifier.SSN"
+    assert keys["sid"].target is None  # specimens are not personal data
+    examples = list(lexicon_examples(lexicon, seed=0, augment=3))
+    assert examples
+    for example in examples:
+        assert not is_opaque(example.text), example
+        assert not leaks_answer(example.text, example.label), example
+    texts = {e.text: e.label for e in examples if e.source == "lexicon"}
+    # "MR" is opaque; its title still trains, and so do three-letter codes.
+    assert "MR" not in texts
+    assert texts["Medical record number"] == "PII.Health.MedicalRecord"
+    assert texts["NPI"] == "PII.Health.MedicalRecord"
+    assert texts["American Express"] == "PII.Identifier.CreditCard"
 
 
 def test_a_malformed_lexicon_is_refused(tmp_path: Path) -> None:

@@ -401,3 +401,68 @@ async def test_secret_scanner_reports_map_without_their_secrets(
     else:
         assert body["taxonomy"] == ["SECRET.CloudCredential.AWS"]
         assert set(body["scores"].values()) == {1.0}
+
+
+COMPREHEND_SSN = "078-05-1120"
+COMPREHEND_OUTPUTS = {
+    # DetectPiiEntities, as a PII job output line: the input file name is dropped at the
+    # edge, and so is the entity text should a neighbouring shape echo it.
+    "pii": (
+        {
+            "File": "hr/alice-payroll.txt",
+            "Line": 0,
+            "Entities": [
+                {"Score": 0.9999, "Type": "NAME", "BeginOffset": 0, "EndOffset": 13},
+                {"Score": 0.9921, "Type": "SSN", "BeginOffset": 20, "EndOffset": 31,
+                 "Text": COMPREHEND_SSN},
+                {"Score": 0.31, "Type": "DATE_TIME", "BeginOffset": 40, "EndOffset": 46},
+            ],
+        },
+        {"PII.Person.Name": 0.9999, "PII.Identifier.SSN": 0.9921},
+    ),
+    "contains-pii": (
+        {"Labels": [{"Name": "AWS_SECRET_KEY", "Score": 0.97}]},
+        {"SECRET.CloudCredential.AWS": 0.97},
+    ),
+    "toxic": (
+        {
+            "ResultList": [
+                {
+                    "Labels": [
+                        {"Name": "PROFANITY", "Score": 0.0004},
+                        {"Name": "HATE_SPEECH", "Score": 0.0151},
+                        {"Name": "INSULT", "Score": 0.8547},
+                        {"Name": "GRAPHIC", "Score": 0.0001},
+                        {"Name": "HARASSMENT_OR_ABUSE", "Score": 0.2111},
+                        {"Name": "SEXUAL", "Score": 0.0389},
+                        {"Name": "VIOLENCE_OR_THREAT", "Score": 0.0067},
+                    ],
+                    "Toxicity": 0.8209,
+                }
+            ]
+        },
+        {"HARM.SPEECH.Insult": 0.8547, "HARM.SPEECH.Toxicity": 0.8209},
+    ),
+    "prompt-safety": (
+        {"Classes": [{"Name": "UNSAFE_PROMPT", "Score": 0.9964},
+                     {"Name": "SAFE_PROMPT", "Score": 0.0036}]},
+        {"OTHER.PolicyViolation": 0.9964},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", sorted(COMPREHEND_OUTPUTS))
+async def test_amazon_comprehend_responses_map_natively(
+    client: httpx.AsyncClient, catalog: Catalog, shape: str
+) -> None:
+    output, scores = COMPREHEND_OUTPUTS[shape]
+    payload = {"detector": "aws-comprehend", "output": output, "tenant_id": "acme"}
+    response = await client.post("/map", json=payload)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["scores"] == scores
+    assert set(body["taxonomy"]) == set(scores)
+    assert all(label in catalog.taxonomy for label in body["taxonomy"])
+    assert body["version_info"]["detector_pack"].startswith("aws-comprehend@")
+    for value in (COMPREHEND_SSN, "alice"):
+        assert value not in response.text

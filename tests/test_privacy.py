@@ -133,6 +133,41 @@ def probes() -> list[dict[str, object]]:
             },
             "tenant_id": "acme",
         },
+        # Amazon Comprehend: a PII job output line (its input file name and an echoed
+        # entity text are dropped), a malformed entity, and a prompt safety answer whose
+        # page errors carry prose.
+        {
+            "detector": "aws-comprehend",
+            "output": {
+                "File": f"home/{SECRETS[1]}/notes.txt",
+                "Line": 0,
+                "Entities": [
+                    {
+                        "Type": "SSN",
+                        "Score": 0.99,
+                        "BeginOffset": 0,
+                        "EndOffset": 11,
+                        "Text": SECRETS[0],
+                    }
+                ],
+            },
+            "tenant_id": "acme",
+        },
+        {
+            "detector": "aws-comprehend",
+            "output": {"Entities": [{"Type": SECRETS[2], "Score": SECRETS[0]}]},
+            "tenant_id": "a",
+        },
+        {
+            "detector": "aws-comprehend",
+            "output": {
+                "Classes": [{"Name": "UNSAFE_PROMPT", "Score": 0.99}],
+                "Errors": [
+                    {"Page": 1, "ErrorCode": "INTERNAL_SERVER_ERROR", "ErrorMessage": PROSE}
+                ],
+            },
+            "tenant_id": "acme",
+        },
     ]
 
 
@@ -178,7 +213,13 @@ def test_fms_matched_text_is_dropped(service: MapperService) -> None:
 
 @pytest.mark.parametrize(
     ("index", "taxonomy"),
-    [(7, ["SECRET.CloudCredential.AWS"]), (9, None), (11, ["PII.Identifier.SSN"])],
+    [
+        (7, ["SECRET.CloudCredential.AWS"]),
+        (9, None),
+        (11, ["PII.Identifier.SSN"]),
+        (12, ["PII.Identifier.SSN"]),
+        (14, ["OTHER.PolicyViolation"]),
+    ],
 )
 def test_secret_scanner_reports_map_without_their_content(
     service: MapperService, index: int, taxonomy: list[str] | None

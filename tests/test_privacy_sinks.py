@@ -109,6 +109,15 @@ def _probes(s: dict[str, str]) -> list[dict[str, object]]:
                     "type": "USA_SOCIAL_SECURITY_NUMBER", "count": 1,
                     "occurrences": {"cells": [{"columnName": s["ssn"]}]}}]}]}},
             "description": everything, "resourcesAffected": {"s3Object": {"key": s["email"]}}}]}},
+        {"detector": "aws-comprehend", "tenant_id": TENANT, "output": {
+            "File": s["email"], "Line": 0, "Entities": [{
+                "Type": "SSN", "Score": 0.99, "BeginOffset": 0, "EndOffset": 11,
+                "Text": s["ssn"]}]}},
+        {"detector": "aws-comprehend", "tenant_id": TENANT, "output": {
+            "Classes": [{"Name": "UNSAFE_PROMPT", "Score": 0.99}],
+            "Errors": [{"Page": 1, "ErrorMessage": everything}]}},
+        {"detector": "aws-comprehend", "tenant_id": TENANT,
+         "output": {"Entities": [{"Type": s["card"], "Score": s["ssn"]}]}},
     ]  # fmt: skip
 
 

@@ -32,6 +32,7 @@ ADAPTER_NAMES = {
     "gitleaks",
     "trufflehog",
     "aws-macie",
+    "aws-comprehend",
 }
 
 
@@ -180,6 +181,17 @@ VENDOR_KEYS = sorted(
         "customDataIdentifiers",
         "count",
         "detail",
+        "Entities",
+        "Type",
+        "BeginOffset",
+        "EndOffset",
+        "Score",
+        "Labels",
+        "Name",
+        "ResultList",
+        "Toxicity",
+        "Classes",
+        "Category",
     }
 )
 VENDOR_STRINGS = [

@@ -5,6 +5,7 @@ per adapter name used by the detector packs.
 """
 
 from llama_mapper.adapters.base import Adapter
+from llama_mapper.adapters.vendors.aws_comprehend import AwsComprehendAdapter
 from llama_mapper.adapters.vendors.aws_macie import AwsMacieAdapter
 from llama_mapper.adapters.vendors.azure_content_safety import AzureContentSafetyAdapter
 from llama_mapper.adapters.vendors.bedrock_guardrails import BedrockGuardrailsAdapter
@@ -44,6 +45,7 @@ ALL: tuple[Adapter, ...] = (
     GitleaksAdapter(),
     TrufflehogAdapter(),
     AwsMacieAdapter(),
+    AwsComprehendAdapter(),
 )
 
 __all__ = ["ALL"]

@@ -466,3 +466,26 @@ async def test_amazon_comprehend_responses_map_natively(
     assert body["version_info"]["detector_pack"].startswith("aws-comprehend@")
     for value in (COMPREHEND_SSN, "alice"):
         assert value not in response.text
+
+
+async def test_cloudflare_dlp_log_names_map_as_plain_labels(
+    client: httpx.AsyncClient, catalog: Catalog
+) -> None:
+    # Gateway HTTP logs name the matched profile and entries; Cloudflare documents no JSON
+    # record carrying those names, so they arrive as plain labels (the generic adapter).
+    names = ["Financial Information", "Visa Card Number", "CVV Card Number (labeled)"]
+    payload = {"detector": "cloudflare-dlp", "output": names, "tenant_id": "acme"}
+    response = await client.post("/map", json=payload)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["taxonomy"] == ["PII.Identifier.CreditCard", "PII.Other"]
+    assert set(body["scores"].values()) == {1.0}
+    assert body["version_info"]["detector_pack"] == "cloudflare-dlp@2026.12.0"
+
+    # Every name the pack maps passes the raw-content guard and maps to a known label.
+    pack = catalog.packs.get("cloudflare-dlp")
+    assert pack is not None
+    payload = {"detector": "cloudflare-dlp", "output": sorted(pack.maps), "tenant_id": "acme"}
+    response = await client.post("/map", json=payload)
+    assert response.status_code == 200, response.text
+    assert "OTHER.Unknown" not in response.json()["taxonomy"]

@@ -109,6 +109,17 @@ def _probes(s: dict[str, str]) -> list[dict[str, object]]:
                     "type": "USA_SOCIAL_SECURITY_NUMBER", "count": 1,
                     "occurrences": {"cells": [{"columnName": s["ssn"]}]}}]}]}},
             "description": everything, "resourcesAffected": {"s3Object": {"key": s["email"]}}}]}},
+        {"detector": "noseyparker", "tenant_id": TENANT, "output": [{
+            "rule_name": "AWS API Key", "rule_text_id": "np.aws.1", "finding_id": s["card"],
+            "groups": [everything], "comment": everything, "matches": [{
+                "snippet": {"before": everything, "matching": s["aws_key"], "after": s["prose"]},
+                "groups": [s["aws_key"]], "blob_id": s["card"], "provenance": [
+                    {"kind": "file", "path": s["email"]},
+                    {"kind": "git_repo", "repo_path": s["email"], "first_commit": {
+                        "blob_path": s["ssn"], "commit_metadata": {
+                            "author_email": s["email"], "message": everything}}}]}]}]},
+        {"detector": "noseyparker", "tenant_id": TENANT,
+         "output": [{"groups": [s["aws_key"]], "snippet": {"matching": everything}}]},
     ]  # fmt: skip
 
 

@@ -32,6 +32,7 @@ ADAPTER_NAMES = {
     "gitleaks",
     "trufflehog",
     "aws-macie",
+    "noseyparker",
 }
 
 

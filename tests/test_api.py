@@ -358,6 +358,72 @@ NATIVE_SCANNER_OUTPUTS = {
             "StructuredData": None,
         }
     ],
+    "noseyparker": [
+        {
+            "comment": None,
+            "finding_id": "d551329ba5578559646aa49467be47e9d496578d",
+            "groups": ["QUtJQVFZTFBNTjVIRklRUjdYWks="],
+            "matches": [
+                {
+                    "blob_id": "bef17e1f92978931020b423cfcfb6f1e7381d559",
+                    "blob_metadata": {
+                        "charset": None,
+                        "id": "bef17e1f92978931020b423cfcfb6f1e7381d559",
+                        "mime_essence": "text/x-python",
+                        "num_bytes": 104,
+                    },
+                    "comment": None,
+                    "groups": ["QUtJQVFZTFBNTjVIRklRUjdYWks="],
+                    "location": {
+                        "offset_span": {"end": 80, "start": 60},
+                        "source_span": {
+                            "end": {"column": 28, "line": 3},
+                            "start": {"column": 9, "line": 3},
+                        },
+                    },
+                    "provenance": [
+                        {
+                            "kind": "git_repo",
+                            "repo_path": "/home/alice/payroll/.git",
+                            "first_commit": {
+                                "blob_path": "home/alice/settings.py",
+                                "commit_metadata": {
+                                    "commit_id": "4f3c2a1b9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a",
+                                    "author_name": "Alice Payroll",
+                                    "author_email": SCANNER_AUTHOR_EMAIL,
+                                    "author_timestamp": "1714564800 +0000",
+                                    "committer_name": "Alice Payroll",
+                                    "committer_email": SCANNER_AUTHOR_EMAIL,
+                                    "committer_timestamp": "1714564800 +0000",
+                                    "message": f"add {GITLEAKS_SECRET} for the payroll export"
+                                    "\n\nwith a long body",
+                                },
+                            },
+                        }
+                    ],
+                    "redundant_to": [],
+                    "rule_name": "AWS API Key",
+                    "rule_structural_id": "f6c4fca24a1c7f275d51d2718a1585ca6e4ae664",
+                    "rule_text_id": "np.aws.1",
+                    "score": None,
+                    "snippet": {
+                        "after": "\n",
+                        "before": "# payroll export settings\nUSERNAME=alice\nAWS_KEY=",
+                        "matching": GITLEAKS_SECRET,
+                    },
+                    "status": None,
+                    "structural_id": "155cdfa3e16d6abc09ecb8a2f659c2f84f7b91fc",
+                }
+            ],
+            "mean_score": None,
+            "num_matches": 1,
+            "num_redundant_matches": 0,
+            "rule_name": "AWS API Key",
+            "rule_structural_id": "f6c4fca24a1c7f275d51d2718a1585ca6e4ae664",
+            "rule_text_id": "np.aws.1",
+            "statuses": [],
+        }
+    ],
     "aws-macie": {
         "findings": [
             {

@@ -168,6 +168,53 @@ def probes() -> list[dict[str, object]]:
             },
             "tenant_id": "acme",
         },
+        {
+            "detector": "noseyparker",
+            "output": [
+                {
+                    "finding_id": SECRETS[3],
+                    "rule_name": "AWS API Key",
+                    "rule_text_id": "np.aws.1",
+                    "groups": [PROSE],
+                    "comment": PROSE,
+                    "num_matches": 1,
+                    "statuses": [],
+                    "matches": [
+                        {
+                            "blob_id": SECRETS[2],
+                            "groups": [PROSE],
+                            "snippet": {"before": PROSE, "matching": SECRETS[3], "after": PROSE},
+                            "provenance": [
+                                {"kind": "file", "path": f"home/{SECRETS[1]}/config.py"},
+                                {
+                                    "kind": "git_repo",
+                                    "repo_path": SECRETS[1],
+                                    "first_commit": {
+                                        "blob_path": SECRETS[0],
+                                        "commit_metadata": {
+                                            "author_email": SECRETS[1],
+                                            "message": PROSE,
+                                        },
+                                    },
+                                },
+                            ],
+                            "location": {"offset_span": {"start": 60, "end": 80}},
+                            "rule_name": "AWS API Key",
+                            "rule_text_id": "np.aws.1",
+                            "comment": PROSE,
+                        }
+                    ],
+                },
+                # Before v0.17: the rule name only, and the match as match_content.
+                {"rule_name": "AWS API Key", "match_content": PROSE, "num_matches": 1},
+            ],
+            "tenant_id": "acme",
+        },
+        {
+            "detector": "noseyparker",
+            "output": [{"groups": [SECRETS[3]], "snippet": {"matching": PROSE}}],
+            "tenant_id": "a",
+        },
     ]
 
 
@@ -219,6 +266,7 @@ def test_fms_matched_text_is_dropped(service: MapperService) -> None:
         (11, ["PII.Identifier.SSN"]),
         (12, ["PII.Identifier.SSN"]),
         (14, ["OTHER.PolicyViolation"]),
+        (15, ["SECRET.CloudCredential.AWS"]),
     ],
 )
 def test_secret_scanner_reports_map_without_their_content(

@@ -118,6 +118,17 @@ def _probes(s: dict[str, str]) -> list[dict[str, object]]:
             "Errors": [{"Page": 1, "ErrorMessage": everything}]}},
         {"detector": "aws-comprehend", "tenant_id": TENANT,
          "output": {"Entities": [{"Type": s["card"], "Score": s["ssn"]}]}},
+        {"detector": "noseyparker", "tenant_id": TENANT, "output": [{
+            "rule_name": "AWS API Key", "rule_text_id": "np.aws.1", "finding_id": s["card"],
+            "groups": [everything], "comment": everything, "matches": [{
+                "snippet": {"before": everything, "matching": s["aws_key"], "after": s["prose"]},
+                "groups": [s["aws_key"]], "blob_id": s["card"], "provenance": [
+                    {"kind": "file", "path": s["email"]},
+                    {"kind": "git_repo", "repo_path": s["email"], "first_commit": {
+                        "blob_path": s["ssn"], "commit_metadata": {
+                            "author_email": s["email"], "message": everything}}}]}]}]},
+        {"detector": "noseyparker", "tenant_id": TENANT,
+         "output": [{"groups": [s["aws_key"]], "snippet": {"matching": everything}}]},
     ]  # fmt: skip
 
 

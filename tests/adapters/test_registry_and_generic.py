@@ -33,6 +33,7 @@ ADAPTER_NAMES = {
     "trufflehog",
     "aws-macie",
     "aws-comprehend",
+    "noseyparker",
 }
 
 

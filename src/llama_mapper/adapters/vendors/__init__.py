@@ -19,6 +19,7 @@ from llama_mapper.adapters.vendors.lakera_guard import LakeraGuardAdapter
 from llama_mapper.adapters.vendors.llama_guard import LlamaGuardAdapter
 from llama_mapper.adapters.vendors.llm_guard import LlmGuardAdapter
 from llama_mapper.adapters.vendors.nemo_guardrails import NemoGuardrailsAdapter
+from llama_mapper.adapters.vendors.noseyparker import NoseyParkerAdapter
 from llama_mapper.adapters.vendors.openai_moderation import OpenAIModerationAdapter
 from llama_mapper.adapters.vendors.presidio import PresidioAdapter
 from llama_mapper.adapters.vendors.regex_pii import RegexPiiAdapter
@@ -46,6 +47,7 @@ ALL: tuple[Adapter, ...] = (
     TrufflehogAdapter(),
     AwsMacieAdapter(),
     AwsComprehendAdapter(),
+    NoseyParkerAdapter(),
 )
 
 __all__ = ["ALL"]

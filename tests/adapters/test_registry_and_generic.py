@@ -32,6 +32,7 @@ ADAPTER_NAMES = {
     "gitleaks",
     "trufflehog",
     "aws-macie",
+    "azure-ai-language-pii",
 }
 
 
@@ -180,6 +181,14 @@ VENDOR_KEYS = sorted(
         "customDataIdentifiers",
         "count",
         "detail",
+        "kind",
+        "documents",
+        "entities",
+        "redactedText",
+        "subcategory",
+        "confidenceScore",
+        "tasks",
+        "items",
     }
 )
 VENDOR_STRINGS = [
@@ -195,6 +204,7 @@ VENDOR_STRINGS = [
     "LIKELY",
     "VERY_UNLIKELY",
     "7",
+    "PiiEntityRecognitionResults",
     '{"User Safety": "unsafe"}',
     "",
 ]

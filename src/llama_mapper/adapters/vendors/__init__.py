@@ -7,6 +7,7 @@ per adapter name used by the detector packs.
 from llama_mapper.adapters.base import Adapter
 from llama_mapper.adapters.vendors.aws_macie import AwsMacieAdapter
 from llama_mapper.adapters.vendors.azure_content_safety import AzureContentSafetyAdapter
+from llama_mapper.adapters.vendors.azure_language_pii import AzureLanguagePiiAdapter
 from llama_mapper.adapters.vendors.bedrock_guardrails import BedrockGuardrailsAdapter
 from llama_mapper.adapters.vendors.detect_secrets import DetectSecretsAdapter
 from llama_mapper.adapters.vendors.fms_detector import FmsDetectorAdapter
@@ -44,6 +45,7 @@ ALL: tuple[Adapter, ...] = (
     GitleaksAdapter(),
     TrufflehogAdapter(),
     AwsMacieAdapter(),
+    AzureLanguagePiiAdapter(),
 )
 
 __all__ = ["ALL"]

@@ -55,7 +55,10 @@ CALIBRATION_DETECTORS = ("deberta-toxicity", "nemo-guardrails", "regex-pii")
 #: its service alone (``Stripe``, ``Mailgun``: 949 names, 83% of them API keys); trained on
 #: them, the model read any word it did not know as a service's API key (``emial`` ->
 #: SECRET.APIKey at 0.86 instead of an unsure answer), so they stay out.
-UNTRAINED_DETECTORS = ("trufflehog",)
+#: azure-ai-language-pii arrived after the shipped model (embedding-1.2.0) was trained:
+#: it stays out until the next model is trained with it, so the shipped card's data hash
+#: still describes the data the model saw.
+UNTRAINED_DETECTORS = ("trufflehog", "azure-ai-language-pii")
 
 #: Vendor codes with no words in them (``S7``, ``O3``, ``LABEL_1``, ``SH``): only a pack can
 #: say what they mean, so they neither train nor test the model.

@@ -555,3 +555,59 @@ async def test_cloudflare_dlp_log_names_map_as_plain_labels(
     response = await client.post("/map", json=payload)
     assert response.status_code == 200, response.text
     assert "OTHER.Unknown" not in response.json()["taxonomy"]
+AZURE_PII_SSN = "859-98-0987"
+AZURE_PII_TEXT = (
+    f"Dear clinic, this is Alice Payroll, my SSN is {AZURE_PII_SSN} and you can reach me at "
+    f"{SCANNER_AUTHOR_EMAIL} any weekday after five in the evening"
+)
+AZURE_PII_RESPONSE = {
+    "kind": "PiiEntityRecognitionResults",
+    "results": {
+        "documents": [
+            {
+                "id": "1",
+                "redactedText": AZURE_PII_TEXT.replace(AZURE_PII_SSN, "*" * 11),
+                "entities": [
+                    {"text": "Alice Payroll", "category": "Person", "offset": 21,
+                     "length": 13, "confidenceScore": 0.98},
+                    {"text": AZURE_PII_SSN, "category": "USSocialSecurityNumber",
+                     "offset": 46, "length": 11, "confidenceScore": 0.85},
+                    {"text": SCANNER_AUTHOR_EMAIL, "category": "Email", "offset": 80,
+                     "length": 25, "confidenceScore": 0.8},
+                    {"text": "five", "category": "DateTime", "subcategory": "Date",
+                     "offset": 130, "length": 4, "confidenceScore": 0.2},
+                ],
+                "warnings": [{"code": "LongWordsInDocument", "message": AZURE_PII_TEXT}],
+            }
+        ],
+        "errors": [],
+        "modelVersion": "2025-11-01",
+    },
+}  # fmt: skip
+
+
+async def test_azure_language_pii_response_maps_without_its_text(
+    client: httpx.AsyncClient, catalog: Catalog
+) -> None:
+    payload = {"detector": "azure-ai-language-pii", "output": AZURE_PII_RESPONSE, "tenant_id": "a"}
+    response = await client.post("/map", json=payload)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["taxonomy"] == [
+        "PII.Person.Name",
+        "PII.Identifier.SSN",
+        "PII.Contact.Email",
+        "PII.Other",
+    ]
+    assert body["scores"]["PII.Identifier.SSN"] == 0.85
+    assert body["provenance"]["vendor"] == "Microsoft"
+    assert body["provenance"]["unmapped_labels"] == []
+    assert catalog.packs.get("azure-ai-language-pii") is not None
+    for value in (AZURE_PII_SSN, SCANNER_AUTHOR_EMAIL, "Alice", "clinic"):
+        assert value not in response.text
+    # The same response without an entity's category: a clear 422 that echoes nothing.
+    broken = {"documents": [{"id": "1", "entities": [{"text": AZURE_PII_SSN, "offset": 46}]}]}
+    answer = await client.post("/map", json={**payload, "output": broken})
+    message = assert_error(answer, 422, "INVALID_DETECTOR_OUTPUT")["message"]
+    assert "category" in str(message)
+    assert AZURE_PII_SSN not in answer.text

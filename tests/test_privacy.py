@@ -213,6 +213,45 @@ def probes() -> list[dict[str, object]]:
         {
             "detector": "noseyparker",
             "output": [{"groups": [SECRETS[3]], "snippet": {"matching": PROSE}}],
+        # Azure AI Language PII: the matched text, the redacted input and the service's
+        # messages are dropped; an entity without its category echoes none of them.
+        {
+            "detector": "azure-ai-language-pii",
+            "output": {
+                "kind": "PiiEntityRecognitionResults",
+                "results": {
+                    "documents": [
+                        {
+                            "id": "1",
+                            "redactedText": PROSE,
+                            "entities": [
+                                {
+                                    "text": SECRETS[0],
+                                    "category": "USSocialSecurityNumber",
+                                    "offset": 38,
+                                    "length": 11,
+                                    "confidenceScore": 0.85,
+                                },
+                                {
+                                    "text": SECRETS[1],
+                                    "category": "Email",
+                                    "offset": 50,
+                                    "length": 17,
+                                    "confidenceScore": 0.8,
+                                },
+                            ],
+                            "warnings": [{"code": "LongWordsInDocument", "message": PROSE}],
+                        }
+                    ],
+                    "errors": [{"id": "2", "error": {"code": "InvalidArgument", "message": PROSE}}],
+                    "modelVersion": "2025-11-01",
+                },
+            },
+            "tenant_id": "acme",
+        },
+        {
+            "detector": "azure-ai-language-pii",
+            "output": {"documents": [{"redactedText": PROSE, "entities": [{"text": SECRETS[2]}]}]},
             "tenant_id": "a",
         },
     ]
@@ -267,6 +306,7 @@ def test_fms_matched_text_is_dropped(service: MapperService) -> None:
         (12, ["PII.Identifier.SSN"]),
         (14, ["OTHER.PolicyViolation"]),
         (15, ["SECRET.CloudCredential.AWS"]),
+        (17, ["PII.Identifier.SSN", "PII.Contact.Email"]),
     ],
 )
 def test_secret_scanner_reports_map_without_their_content(

@@ -129,6 +129,17 @@ def _probes(s: dict[str, str]) -> list[dict[str, object]]:
                             "author_email": s["email"], "message": everything}}}]}]}]},
         {"detector": "noseyparker", "tenant_id": TENANT,
          "output": [{"groups": [s["aws_key"]], "snippet": {"matching": everything}}]},
+        {"detector": "azure-ai-language-pii", "tenant_id": TENANT, "output": {
+            "kind": "PiiEntityRecognitionResults", "results": {"documents": [{
+                "id": "1", "redactedText": everything, "entities": [
+                    {"text": s["ssn"], "category": "USSocialSecurityNumber", "offset": 0,
+                     "length": 11, "confidenceScore": 0.85},
+                    {"text": s["email"], "category": "Email", "offset": 12, "length": 25,
+                     "confidenceScore": 0.8}],
+                "warnings": [{"code": "LongWordsInDocument", "message": everything}]}],
+                "errors": [], "modelVersion": "2025-11-01"}}},
+        {"detector": "azure-ai-language-pii", "tenant_id": TENANT, "output": {"documents": [{
+            "redactedText": everything, "entities": [{"text": s["card"]}]}]}},
     ]  # fmt: skip
 
 

@@ -34,6 +34,7 @@ ADAPTER_NAMES = {
     "aws-macie",
     "aws-comprehend",
     "noseyparker",
+    "azure-ai-language-pii",
 }
 
 
@@ -193,6 +194,14 @@ VENDOR_KEYS = sorted(
         "Toxicity",
         "Classes",
         "Category",
+        "kind",
+        "documents",
+        "entities",
+        "redactedText",
+        "subcategory",
+        "confidenceScore",
+        "tasks",
+        "items",
     }
 )
 VENDOR_STRINGS = [
@@ -208,6 +217,7 @@ VENDOR_STRINGS = [
     "LIKELY",
     "VERY_UNLIKELY",
     "7",
+    "PiiEntityRecognitionResults",
     '{"User Safety": "unsafe"}',
     "",
 ]

@@ -8,6 +8,7 @@ from llama_mapper.adapters.base import Adapter
 from llama_mapper.adapters.vendors.aws_comprehend import AwsComprehendAdapter
 from llama_mapper.adapters.vendors.aws_macie import AwsMacieAdapter
 from llama_mapper.adapters.vendors.azure_content_safety import AzureContentSafetyAdapter
+from llama_mapper.adapters.vendors.azure_language_pii import AzureLanguagePiiAdapter
 from llama_mapper.adapters.vendors.bedrock_guardrails import BedrockGuardrailsAdapter
 from llama_mapper.adapters.vendors.detect_secrets import DetectSecretsAdapter
 from llama_mapper.adapters.vendors.fms_detector import FmsDetectorAdapter
@@ -48,6 +49,7 @@ ALL: tuple[Adapter, ...] = (
     AwsMacieAdapter(),
     AwsComprehendAdapter(),
     NoseyParkerAdapter(),
+    AzureLanguagePiiAdapter(),
 )
 
 __all__ = ["ALL"]

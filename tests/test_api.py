@@ -555,6 +555,8 @@ async def test_cloudflare_dlp_log_names_map_as_plain_labels(
     response = await client.post("/map", json=payload)
     assert response.status_code == 200, response.text
     assert "OTHER.Unknown" not in response.json()["taxonomy"]
+
+
 AZURE_PII_SSN = "859-98-0987"
 AZURE_PII_TEXT = (
     f"Dear clinic, this is Alice Payroll, my SSN is {AZURE_PII_SSN} and you can reach me at "

@@ -213,6 +213,8 @@ def probes() -> list[dict[str, object]]:
         {
             "detector": "noseyparker",
             "output": [{"groups": [SECRETS[3]], "snippet": {"matching": PROSE}}],
+            "tenant_id": "a",
+        },
         # Azure AI Language PII: the matched text, the redacted input and the service's
         # messages are dropped; an entity without its category echoes none of them.
         {

@@ -38,7 +38,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tier_on: None) -> CliRu
 
 @requires_ml
 def test_map_uses_the_tier_for_unknown_labels(cli: CliRunner) -> None:
-    result = cli.invoke(app, ["map", "-d", "acme-scan", "-o", "Social Security No"])
+    result = cli.invoke(app, ["map", "-d", "acme-scan", "-o", "US Social Security No"])
     assert result.exit_code == 0, result.output
     response = json.loads(result.stdout)
     assert response["taxonomy"] == ["PII.Identifier.SSN"]

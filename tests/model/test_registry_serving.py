@@ -192,7 +192,7 @@ def test_the_promoted_version_loads_and_maps_for_real(
     asyncio.run(registry.promote("embedding-21.0.0"))
     service = serving(catalog)
     payload = service.parse_payload(
-        {"detector": "acme-new-scanner", "output": "Social Security No", "tenant_id": "default"}
+        {"detector": "acme-new-scanner", "output": "US Social Security No", "tenant_id": "default"}
     )
     response = service.map_payload(payload, route="test")
     assert response["taxonomy"] == ["PII.Identifier.SSN"]

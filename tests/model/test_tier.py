@@ -36,7 +36,7 @@ def tier_of(service: MapperService) -> EmbeddingTier:
 
 
 def test_unknown_label_is_mapped_by_the_model(service: MapperService) -> None:
-    response = map_one(service, "Social Security No")
+    response = map_one(service, "US Social Security No")
     assert response["taxonomy"] == ["PII.Identifier.SSN"]
     assert response["provenance"]["method"] == {"PII.Identifier.SSN": "model"}
     assert response["confidence"] >= service.settings.mapping.learned_threshold
@@ -107,11 +107,11 @@ def test_thresholds_per_tenant_and_per_detector(
     config.write_text("environment: test\n")
     settings = load_settings(config)
     service = MapperService(settings, catalog, overlay_root=settings.overlay_root(config))
-    assert map_one(service, "Social Security No")["taxonomy"] == ["PII.Identifier.SSN"]
+    assert map_one(service, "US Social Security No")["taxonomy"] == ["PII.Identifier.SSN"]
     for tenant in ("strict", "picky"):
-        response = map_one(service, "Social Security No", tenant)
+        response = map_one(service, "US Social Security No", tenant)
         assert response["taxonomy"] == ["OTHER.Unknown"], tenant
-        best = response["provenance"]["model_candidates"]["Social Security No"][0]
+        best = response["provenance"]["model_candidates"]["US Social Security No"][0]
         assert best[0] == "PII.Identifier.SSN"
 
 
@@ -158,7 +158,7 @@ def test_setting_turns_the_tier_off(
     assert service.engine.learned is None
     assert service.model_version == "rules-only"
     assert service.learned_status == "rules-only (learned.enabled=false)"
-    assert map_one(service, "Social Security No")["taxonomy"] == ["OTHER.Unknown"]
+    assert map_one(service, "US Social Security No")["taxonomy"] == ["OTHER.Unknown"]
 
 
 def _python(code: str, state_dir: Path) -> str:

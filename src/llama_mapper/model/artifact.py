@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 #: The default adapter shipped in the package.
-DEFAULT_VERSION = "embedding-1.2.0"
+DEFAULT_VERSION = "embedding-1.3.0"
 PACKAGED_MODELS = Path(__file__).parent / "artifacts"
 DEFAULT_MODEL_DIR = PACKAGED_MODELS / DEFAULT_VERSION
 

@@ -23,6 +23,20 @@ def has_key(value: object, *keys: str) -> bool:
     return isinstance(value, Mapping) and any(key in value for key in keys)
 
 
+def records(output: object, *keys: str) -> list[object] | None:
+    """The records of a scanner report: one record with one of ``keys``, or a list of them
+    (``[]`` for a clean scan); ``None`` for anything else, so that plain labels and
+    ``[{label, score}]`` fall through to the generic forms. Secret scanners write their
+    findings as an array, or one object per line that the caller sends as an array."""
+    if has_key(output, *keys):
+        return [output]
+    if not isinstance(output, list):
+        return None
+    if output and not any(has_key(item, *keys) for item in output):
+        return None
+    return output
+
+
 def as_object(value: object, where: str) -> JsonObject:
     """``value`` as a JSON object, or an error saying ``where`` needed one."""
     if not isinstance(value, Mapping):

@@ -22,7 +22,7 @@ word limit, so it is listed as well: none of these is ever read.
 from __future__ import annotations
 
 from llama_mapper.adapters.base import Signal
-from llama_mapper.adapters.vendors._fields import as_object, has_key, label_field
+from llama_mapper.adapters.vendors._fields import as_object, label_field, records
 
 _RULE = "RuleID"
 
@@ -48,13 +48,8 @@ class GitleaksAdapter:
     )
 
     def parse(self, output: object) -> list[Signal] | None:
-        if has_key(output, _RULE):
-            return [_finding(output)]
-        if not isinstance(output, list):
-            return None
-        if output and not any(has_key(item, _RULE) for item in output):
-            return None  # plain labels or ``[{label, score}]``: the generic forms
-        return [_finding(item) for item in output]
+        found = records(output, _RULE)
+        return None if found is None else [_finding(item) for item in found]
 
 
 def _finding(item: object) -> Signal:

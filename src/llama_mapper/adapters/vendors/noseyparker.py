@@ -36,7 +36,7 @@ lets anyone confirm a guessed secret offline).
 from __future__ import annotations
 
 from llama_mapper.adapters.base import OutputShapeError, Signal
-from llama_mapper.adapters.vendors._fields import as_object, has_key, label_field
+from llama_mapper.adapters.vendors._fields import as_object, label_field, records
 
 _ID = "rule_text_id"
 _NAME = "rule_name"
@@ -63,13 +63,8 @@ class NoseyParkerAdapter:
     )
 
     def parse(self, output: object) -> list[Signal] | None:
-        if has_key(output, *_KEYS):
-            return [_finding(output)]
-        if not isinstance(output, list):
-            return None
-        if output and not any(has_key(item, *_KEYS) for item in output):
-            return None  # plain labels or ``[{label, score}]``: the generic forms
-        return [_finding(item) for item in output]
+        found = records(output, *_KEYS)
+        return None if found is None else [_finding(item) for item in found]
 
 
 def _finding(item: object) -> Signal:

@@ -29,9 +29,9 @@ from __future__ import annotations
 from llama_mapper.adapters.base import Signal
 from llama_mapper.adapters.vendors._fields import (
     as_object,
-    has_key,
     label_field,
     optional_bool,
+    records,
 )
 
 VERIFIED_SCORE = 1.0
@@ -56,13 +56,8 @@ class TrufflehogAdapter:
     )
 
     def parse(self, output: object) -> list[Signal] | None:
-        if has_key(output, *_KEYS):
-            return [_result(output)]
-        if not isinstance(output, list):
-            return None
-        if output and not any(has_key(item, *_KEYS) for item in output):
-            return None  # plain labels or ``[{label, score}]``: the generic forms
-        return [_result(item) for item in output]
+        found = records(output, *_KEYS)
+        return None if found is None else [_result(item) for item in found]
 
 
 def _result(item: object) -> Signal:
